@@ -1,0 +1,1 @@
+"""aggregator: Hourly fact tables computed from raw events, defined in code."""

@@ -1,0 +1,30 @@
+"""The aggregator's warehouse tables, rendered from the definition in ``shared.facts``.
+
+Each fact table has campaign_id, hour, its extra dimension (if any) and one integer column
+per fact; primary key (campaign_id, hour[, dimension]); indexes on (hour) for the loader's
+delete and on (campaign_id, hour) for the dashboard. Adding a fact adds a column on migrate.
+"""
+
+from __future__ import annotations
+
+from shared.facts import FACT_TABLES, FactTable
+from shared.schema import Column, Index, Table
+
+__all__ = ["WAREHOUSE_TABLES", "fact_schema"]
+
+
+def fact_schema(table: FactTable) -> Table:
+    """The :class:`Table` of one fact table."""
+    keys = [Column("campaign_id", "bigint", nullable=False), Column("hour", "timestamptz", False)]
+    if table.dimension is not None:
+        keys.append(Column(table.dimension.name, table.dimension.type, nullable=False))
+    facts = [Column(f.name, "integer", nullable=False, default="0") for f in table.facts]
+    return Table(
+        table.name,
+        (*keys, *facts),
+        primary_key=tuple(c.name for c in keys),
+        indexes=(Index(("hour",)), Index(("campaign_id", "hour"))),
+    )
+
+
+WAREHOUSE_TABLES: tuple[Table, ...] = tuple(fact_schema(t) for t in FACT_TABLES)

@@ -1,0 +1,18 @@
+"""``FORKLIFT_AGGREGATOR_*`` settings."""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings
+
+from shared.settings import forklift_config
+
+__all__ = ["AggregatorSettings"]
+
+
+class AggregatorSettings(BaseSettings):
+    """How the aggregator loads hours."""
+
+    model_config = forklift_config("FORKLIFT_AGGREGATOR_")
+
+    lock_ttl_s: float = Field(600.0, gt=0, description="Redis lock lifetime per (table, hour)")
+    retry_base_s: float = Field(5.0, gt=0, description="First retry delay; doubles per try")
+    inline_concurrency: int = Field(2, ge=1, le=32, description="Parallel loads of --inline")

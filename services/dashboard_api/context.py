@@ -1,0 +1,36 @@
+"""What every handler needs: settings, pools, Redis, sessions, throttle, HTTP client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiohttp
+import asyncpg
+from aiohttp import web
+from redis.asyncio import Redis
+
+from services.dashboard_api.sessions import SessionStore, Throttle
+from services.dashboard_api.settings import DashboardSettings
+from shared.settings import CoreSettings
+
+__all__ = ["AppContext", "APP_CONTEXT", "TOKEN", "SESSION", "NEW_TOKEN", "CLEAR_COOKIE"]
+
+
+@dataclass
+class AppContext:
+    core: CoreSettings
+    settings: DashboardSettings
+    source: asyncpg.Pool
+    warehouse: asyncpg.Pool
+    redis: Redis
+    sessions: SessionStore
+    throttle: Throttle
+    http: aiohttp.ClientSession | None
+
+
+APP_CONTEXT = web.AppKey("dashboard_context", AppContext)
+# Per request: the presented token, its session, a token to set / a cookie to clear.
+TOKEN = web.RequestKey("token", str)
+SESSION = web.RequestKey("session", object)
+NEW_TOKEN = web.RequestKey("new_token", str)
+CLEAR_COOKIE = web.RequestKey("clear_cookie", bool)

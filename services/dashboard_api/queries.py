@@ -1,0 +1,138 @@
+"""Reads from the source (Django auth) and the warehouse. A missing table reads as empty."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from services.dashboard_api.metrics import Grouping, merge_rows, metric_queries
+
+__all__ = [
+    "fetch_login",
+    "fetch_user_clients",
+    "fetch_clients",
+    "fetch_root_campaigns",
+    "fetch_campaign_client",
+    "fetch_metrics",
+    "fetch_edgeplorer",
+    "fetch_event_counts",
+    "fetch_web_daily",
+]
+
+ROW_LIMIT = 1000
+
+
+async def _fetch(pool: asyncpg.Pool, sql: str, *args: Any) -> list[asyncpg.Record]:
+    """Rows of ``sql``; none when a table it reads does not exist yet."""
+    try:
+        return await pool.fetch(sql, *args)
+    except asyncpg.UndefinedTableError:
+        return []
+
+
+async def fetch_login(source: asyncpg.Pool, username: str) -> asyncpg.Record | None:
+    rows = await _fetch(
+        source,
+        "SELECT id, password, is_superuser, is_active FROM auth_user WHERE username = $1",
+        username,
+    )
+    return rows[0] if rows else None
+
+
+async def fetch_user_clients(source: asyncpg.Pool, user_id: int) -> list[int]:
+    rows = await _fetch(
+        source,
+        "SELECT DISTINCT cag.client_id FROM auth_user_groups ug "
+        "JOIN clients_auth_groups cag ON cag.group_id = ug.group_id "
+        "WHERE ug.user_id = $1 ORDER BY 1",
+        user_id,
+    )
+    return [r["client_id"] for r in rows]
+
+
+async def fetch_clients(warehouse: asyncpg.Pool) -> list[asyncpg.Record]:
+    return await _fetch(warehouse, "SELECT client_id, name FROM clients ORDER BY client_id")
+
+
+async def fetch_root_campaigns(warehouse: asyncpg.Pool, client_id: int) -> list[asyncpg.Record]:
+    """The client's live root campaigns (campaign_properties.root_campaign_id)."""
+    return await _fetch(
+        warehouse,
+        "SELECT c.campaign_id, c.name FROM campaigns c WHERE c.client_id = $1 "
+        "AND c.delete_dt IS NULL AND c.campaign_id IN "
+        "(SELECT root_campaign_id FROM campaign_properties) ORDER BY c.campaign_id",
+        client_id,
+    )
+
+
+async def fetch_campaign_client(warehouse: asyncpg.Pool, campaign_id: int) -> int | None:
+    rows = await _fetch(
+        warehouse,
+        "SELECT client_id FROM campaigns WHERE campaign_id = $1 AND delete_dt IS NULL",
+        campaign_id,
+    )
+    return rows[0]["client_id"] if rows else None
+
+
+async def fetch_metrics(
+    warehouse: asyncpg.Pool,
+    roots: Sequence[int],
+    start: datetime,
+    end: datetime,
+    grouping: Grouping,
+) -> dict[Any, dict[str, int]]:
+    """The 8 dashboard metrics of ``roots`` over [start, end), keyed by root or time bucket."""
+    queries = metric_queries(grouping)
+    results = [(q, await _fetch(warehouse, q.sql, list(roots), start, end)) for q in queries]
+    return merge_rows(results, roots if grouping == "root" else ())
+
+
+async def fetch_edgeplorer(warehouse: asyncpg.Pool, fbid: int) -> dict[str, Any]:
+    users = await _fetch(warehouse, "SELECT * FROM users WHERE fbid = $1", fbid)
+    events = await _fetch(
+        warehouse,
+        "SELECT e.* FROM events e JOIN visits v ON v.visit_id = e.visit_id "
+        "JOIN visitors vr ON vr.visitor_id = v.visitor_id WHERE vr.fbid = $1 "
+        "ORDER BY e.created DESC LIMIT $2",
+        fbid,
+        ROW_LIMIT,
+    )
+    edges = await _fetch(
+        warehouse,
+        "SELECT * FROM edges WHERE fbid_target = $1 ORDER BY fbid_source LIMIT $2",
+        fbid,
+        ROW_LIMIT,
+    )
+    return {
+        "user": dict(users[0]) if users else None,
+        "events": [dict(r) for r in events],
+        "edges": [dict(r) for r in edges],
+    }
+
+
+async def fetch_event_counts(warehouse: asyncpg.Pool, since: datetime) -> list[asyncpg.Record]:
+    return await _fetch(
+        warehouse,
+        "SELECT type, date_trunc('hour', created) AS hour, campaign_id, count(*) AS count "
+        "FROM events WHERE created >= $1 GROUP BY 1, 2, 3 ORDER BY 2, 1, 3 "
+        "LIMIT $2",
+        since,
+        ROW_LIMIT * 10,
+    )
+
+
+async def fetch_web_daily(
+    warehouse: asyncpg.Pool, site: str, start: datetime, end: datetime
+) -> list[asyncpg.Record]:
+    return await _fetch(
+        warehouse,
+        "SELECT (date_trunc('day', hit_time))::date AS day, count(*) AS hits, "
+        "count(DISTINCT visitor_key) AS visitors FROM web_hits "
+        "WHERE site = $1 AND hit_time >= $2 AND hit_time < $3 GROUP BY 1 ORDER BY 1",
+        site,
+        start,
+        end,
+    )

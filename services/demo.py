@@ -1,0 +1,342 @@
+"""``forklift demo``: the whole platform on one machine.
+
+Boots the stack (embedded Postgres/Redis in ``.forklift/`` unless FORKLIFT_* URLs point at
+servers; moto, the EAGLE simulator and a fake Matomo on loopback), migrates, seeds demo
+data, supervises every service's processes, prints the URLs and logins. ``--check`` waits
+until every service is alive and has produced data, prints a summary and exits 0 or 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import click
+from pydantic import SecretStr
+from redis.asyncio import Redis
+
+from services import SERVERS, SERVICES, service_module
+from services.demo_data import generate
+from services.migrations import migrate_source, migrate_warehouse
+from shared.aws import AwsConfig
+from shared.cli import core_settings, run_async
+from shared.db import quote_ident
+from shared.demo import (
+    DEMO_CLIENT_USERS,
+    DEMO_EAGLE_DEVICES,
+    DEMO_MATOMO_TOKEN,
+    DEMO_SUPERUSER,
+    CheckResult,
+    DemoContext,
+)
+from shared.embedded import (
+    ChildProcess,
+    ensure_port_free,
+    free_port,
+    python_module,
+    start_postgres,
+    start_redis,
+    stop_redis,
+    wait_for_http,
+)
+from shared.heartbeat import read_service_status
+from shared.logging import get_logger
+from shared.settings import CoreSettings
+from shared.source_schema import SOURCE_TABLES
+
+log = get_logger("forklift.demo")
+
+SOURCE_DB = "forklift_source"
+WAREHOUSE_DB = "forklift_warehouse"
+
+
+@dataclass
+class Stack:
+    """What the demo started and must stop."""
+
+    core: CoreSettings
+    children: list[ChildProcess]
+    eagle_url: str
+    matomo_url: str
+    postgres: Any = None
+    redis_server: Any = None
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            child.terminate()
+        for child in reversed(self.children):
+            child.wait_stopped(timeout_s=25)
+        if self.redis_server is not None:
+            stop_redis(self.redis_server)
+        if self.postgres is not None:
+            self.postgres.cleanup()
+
+
+def _with_database(admin_dsn: str, name: str) -> str:
+    head, sep, tail = admin_dsn.partition("?")
+    base = head.rsplit("/", 1)[0]
+    return f"{base}/{name}{sep}{tail}"
+
+
+async def _ensure_databases(admin_dsn: str) -> tuple[str, str]:
+    conn = await asyncpg.connect(admin_dsn, timeout=10)
+    try:
+        existing = {r["datname"] for r in await conn.fetch("SELECT datname FROM pg_database")}
+        for name in (SOURCE_DB, WAREHOUSE_DB):
+            if name not in existing:
+                await conn.execute(f"CREATE DATABASE {quote_ident(name)}")
+    finally:
+        await conn.close()
+    return _with_database(admin_dsn, SOURCE_DB), _with_database(admin_dsn, WAREHOUSE_DB)
+
+
+def _child(stack: Stack, name: str, argv: list[str], env: dict[str, str]) -> ChildProcess:
+    child = ChildProcess(name, argv, env, stack.core.data_dir / "logs")
+    stack.children.append(child)
+    return child
+
+
+def _helper_server(
+    stack: Stack, name: str, module: str, args: list[str], env: dict[str, str]
+) -> str:
+    port = free_port()
+    child = _child(
+        stack, name, python_module(module, "--host", "127.0.0.1", "--port", str(port), *args), env
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_for_http(url + "/", child)
+    return url
+
+
+async def boot_stack(stack: Stack) -> None:
+    """Start whatever ``stack.core`` does not configure, on loopback; point ``stack.core``
+    at it. Everything started is recorded in ``stack`` so ``stack.stop()`` undoes it."""
+    core = stack.core
+    updates: dict[str, Any] = {}
+    base_env = dict(os.environ)
+    if core.source_dsn is None or core.warehouse_dsn is None:
+        stack.postgres, admin_dsn = await asyncio.to_thread(start_postgres, core.data_dir)
+        source_dsn, warehouse_dsn = await _ensure_databases(admin_dsn)
+        updates["source_dsn"] = core.source_dsn or source_dsn
+        updates["warehouse_dsn"] = core.warehouse_dsn or warehouse_dsn
+    if core.redis_url is None:
+        stack.redis_server, updates["redis_url"] = await asyncio.to_thread(
+            start_redis, core.data_dir, free_port()
+        )
+    if core.aws_endpoint_url is None:
+        port = free_port()
+        argv = python_module("moto.server", "-H", "127.0.0.1", "-p", str(port))
+        moto = _child(stack, "moto", argv, base_env)
+        updates["aws_endpoint_url"] = f"http://127.0.0.1:{port}"
+        updates["aws_access_key_id"] = core.aws_access_key_id or "demo"
+        updates["aws_secret_access_key"] = core.aws_secret_access_key or SecretStr("demo")
+        await asyncio.to_thread(wait_for_http, updates["aws_endpoint_url"] + "/moto-api/", moto)
+    stack.core = core.model_copy(update=updates)
+    stack.eagle_url = await asyncio.to_thread(
+        _helper_server,
+        stack,
+        "eagle-simulator",
+        "services.rainforest.simulator",
+        ["--devices", str(DEMO_EAGLE_DEVICES)],
+        base_env,
+    )
+    stack.matomo_url = await asyncio.to_thread(
+        _helper_server,
+        stack,
+        "fake-matomo",
+        "services.piwik.fake_matomo",
+        ["--token", DEMO_MATOMO_TOKEN],
+        base_env,
+    )
+
+
+async def seed_source(source: asyncpg.Pool) -> int:
+    """Load the demo source rows unless the source already has data; return events added."""
+    if await source.fetchval("SELECT count(*) FROM clients"):
+        return 0
+    data = await asyncio.to_thread(generate, datetime.now(UTC))
+    async with source.acquire() as conn, conn.transaction():
+        for table in SOURCE_TABLES:
+            rows = data.rows.get(table.name, [])
+            await conn.copy_records_to_table(table.name, records=rows, columns=table.column_names)
+    return len(data.rows["events"])
+
+
+def core_env(core: CoreSettings) -> dict[str, str]:
+    """``core`` as FORKLIFT_* variables for child processes."""
+    env = {}
+    for name in (
+        "source_dsn",
+        "warehouse_dsn",
+        "redis_url",
+        "aws_endpoint_url",
+        "aws_access_key_id",
+    ):
+        value = getattr(core, name)
+        if value:
+            env[f"FORKLIFT_{name.upper()}"] = str(value)
+    if core.aws_secret_access_key is not None:
+        env["FORKLIFT_AWS_SECRET_ACCESS_KEY"] = core.aws_secret_access_key.get_secret_value()
+    env["FORKLIFT_DATA_DIR"] = str(core.data_dir)
+    env["FORKLIFT_WAREHOUSE_DIALECT"] = core.warehouse_dialect
+    env["FORKLIFT_LOG_FORMAT"] = "json"
+    return env
+
+
+def start_services(stack: Stack, demo: DemoContext, ports: dict[str, int]) -> None:
+    env = {**os.environ, **core_env(stack.core), **demo.env}
+    for service in SERVICES:
+        for argv in service_module(service, "demo").PROCESSES:
+            args = list(argv)
+            if args[0] == "serve":
+                args += ["--port", str(ports[args[1]])]
+            _child(stack, " ".join(argv), python_module("services", *args), env)
+
+
+def print_banner(ports: dict[str, int], data_dir: Path) -> None:
+    user, password = DEMO_SUPERUSER
+    client_user, (client_password, client_id) = next(iter(DEMO_CLIENT_USERS.items()))
+    click.echo("")
+    click.echo("forklift demo is running")
+    click.echo(f"  dashboard API : http://127.0.0.1:{ports['dashboard_api']}/api/health")
+    click.echo(f"  rainforest API: http://127.0.0.1:{ports['rainforest']}/api/users")
+    click.echo(f"  superuser     : {user} / {password}")
+    click.echo(f"  client login  : {client_user} / {client_password} (client {client_id})")
+    click.echo(f"  logs          : {data_dir / 'logs'}")
+    click.echo("Press Ctrl-C to stop.")
+
+
+async def run_checks(stack: Stack, demo: DemoContext, timeout_s: float) -> list[CheckResult]:
+    """Poll every service's check (and heartbeat) until all pass or ``timeout_s`` ends."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        results = []
+        statuses = {s.service: s for s in await read_service_status(demo.redis, SERVICES)}
+        for service in SERVICES:
+            module = service_module(service, "demo")
+            try:
+                result = await module.check(demo)
+            except Exception as e:  # a check's error is this service's failure, shown as such
+                result = CheckResult(service, ok=False, produced=0, detail=f"check error: {e}")
+            if module.PROCESSES and not statuses[service].alive:
+                result = CheckResult(
+                    service, False, result.produced, "no live heartbeat; " + result.detail
+                )
+            results.append(result)
+        dead = [c for c in stack.children if not c.running]
+        if all(r.ok for r in results) or dead or time.monotonic() > deadline:
+            for child in dead:
+                click.echo(f"process {child.name!r} exited:\n{child.log_tail()}", err=True)
+            return results
+        await asyncio.sleep(2)
+
+
+def print_results(results: list[CheckResult]) -> None:
+    click.echo(f"{'service':<14} {'status':<7} {'produced':>9}  detail")
+    for r in results:
+        click.echo(f"{r.service:<14} {'ok' if r.ok else 'FAILED':<7} {r.produced:>9}  {r.detail}")
+
+
+async def _wait_for_stop(stack: Stack) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    reported: set[str] = set()
+    while not stop.is_set():
+        for child in stack.children:
+            if not child.running and child.name not in reported:
+                reported.add(child.name)
+                click.echo(f"process {child.name!r} exited; see {child.log_path}", err=True)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=2)
+        except TimeoutError:
+            pass
+    click.echo("stopping...")
+
+
+async def run_demo(core: CoreSettings, check: bool, timeout_s: float, ports: dict[str, int]) -> int:
+    for service, port in ports.items():
+        ensure_port_free("127.0.0.1", port, f"{service} API")
+    started = time.monotonic()
+    data_dir = core.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    stack = Stack(core.model_copy(update={"data_dir": data_dir}), [], "", "")
+    try:
+        await boot_stack(stack)
+        return await _run_on_stack(stack, check, timeout_s, ports, started)
+    finally:
+        await asyncio.to_thread(stack.stop)
+
+
+async def _run_on_stack(
+    stack: Stack, check: bool, timeout_s: float, ports: dict[str, int], started: float
+) -> int:
+    core = stack.core
+    await migrate_source(core.source_dsn)
+    await migrate_warehouse(core.warehouse_dsn)
+    async with AsyncExitStack() as resources:
+        source = await asyncpg.create_pool(core.source_dsn, min_size=1, max_size=4)
+        resources.push_async_callback(source.close)
+        warehouse = await asyncpg.create_pool(core.warehouse_dsn, min_size=1, max_size=4)
+        resources.push_async_callback(warehouse.close)
+        redis = Redis.from_url(core.redis_url)
+        resources.push_async_callback(redis.aclose)
+        demo = DemoContext(
+            core=core,
+            source=source,
+            warehouse=warehouse,
+            redis=redis,
+            aws=AwsConfig.from_settings(core),
+            data_dir=core.data_dir,
+            eagle_url=stack.eagle_url,
+            matomo_url=stack.matomo_url,
+        )
+        events = await seed_source(source)
+        log.info("demo.seeded.source", events=events)
+        for service in SERVICES:
+            await service_module(service, "demo").seed(demo)
+        start_services(stack, demo, ports)
+        log.info("demo.started", seconds=round(time.monotonic() - started, 1))
+        print_banner(ports, core.data_dir)
+        if not check:
+            await _wait_for_stop(stack)
+            return 0
+        results = await run_checks(stack, demo, timeout_s)
+        print_results(results)
+        failed = [r.service for r in results if not r.ok]
+        if failed:
+            click.echo(f"demo check failed: {', '.join(failed)}", err=True)
+            return 1
+        click.echo(f"demo check passed in {time.monotonic() - started:.0f}s")
+        return 0
+
+
+@click.command(
+    help="Run the whole platform locally: embedded Postgres/Redis (unless "
+    "FORKLIFT_* URLs are set), moto, simulators, demo data, every service.\n\n"
+    "\b\nExamples:\n  forklift demo\n  forklift demo --check --timeout 300"
+)
+@click.option("--check", is_flag=True, help="Verify every service produced data, then stop.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=float,
+    default=300.0,
+    show_default=True,
+    help="Seconds --check waits for every service.",
+)
+@click.option("--dashboard-port", type=int, default=SERVERS["dashboard_api"], show_default=True)
+@click.option("--rainforest-port", type=int, default=SERVERS["rainforest"], show_default=True)
+def demo(check: bool, timeout_s: float, dashboard_port: int, rainforest_port: int) -> int:
+    core = core_settings()
+    ports = {"dashboard_api": dashboard_port, "rainforest": rainforest_port}
+    return run_async(run_demo(core, check, timeout_s, ports))

@@ -1,0 +1,72 @@
+"""``forklift worker dynamo_pump``: the pump runs as a background task for the worker's
+lifetime; a cron re-plans the queues every FORKLIFT_DYNAMO_PLAN_INTERVAL_MINUTES."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from contextlib import AsyncExitStack
+from typing import Any
+
+from arq.cron import CronJob
+
+from services.dynamo_pump.clients import open_pump
+from services.dynamo_pump.pump import plan
+from services.dynamo_pump.settings import DynamoSettings
+from shared.logging import get_logger
+from shared.queues import every_minutes
+from shared.settings import load_settings
+from shared.worker import job
+
+__all__ = ["WorkerSettings"]
+
+log = get_logger("forklift.dynamo")
+
+
+@job
+async def plan_job(ctx: dict[str, Any]) -> dict:
+    """Re-plan every queue from the warehouse."""
+    pump = ctx["pump"]
+    return await plan(pump.settings, pump.warehouse, pump.queues)
+
+
+class _CronJobs:
+    """The cron list, read when the worker is built (its interval is a setting)."""
+
+    def __get__(self, instance: object, owner: type) -> list[CronJob]:
+        minutes = load_settings(DynamoSettings).plan_interval_minutes
+        return [every_minutes(plan_job, minutes, run_at_startup=True, name="plan")]
+
+
+def _task_done(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("dynamo.pump.crashed", error=str(task.exception()))
+
+
+async def on_startup(ctx: dict[str, Any]) -> None:
+    stack = AsyncExitStack()
+    ctx["dynamo_stack"] = stack
+    ctx["pump"] = await stack.enter_async_context(
+        open_pump(ctx["core"], ctx["settings"], ctx["redis"], ctx["heartbeat"])
+    )
+    ctx["pump_task"] = asyncio.create_task(ctx["pump"].run(), name="dynamo-pump")
+    ctx["pump_task"].add_done_callback(_task_done)
+
+
+async def on_shutdown(ctx: dict[str, Any]) -> None:
+    task: asyncio.Task = ctx["pump_task"]
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+    await ctx["dynamo_stack"].aclose()
+
+
+class WorkerSettings:
+    service = "dynamo_pump"
+    settings_cls = DynamoSettings
+    functions: list[Any] = []
+    cron_jobs = _CronJobs()
+    on_startup = on_startup
+    on_shutdown = on_shutdown
+    max_jobs = 1
+    max_tries = 1

@@ -1,0 +1,1 @@
+"""piwik: Web-server logs on S3 -> Matomo bulk tracking API and the warehouse."""

@@ -1,0 +1,167 @@
+"""A fake Matomo for tests, benchmarks and the demo: the bulk tracking endpoint (checks the
+protocol, records the hits), ``SitesManager.getSiteFromId``, ``VisitsSummary.get``
+computed from the recorded hits, ``CoreAdminHome.invalidateArchivedReports``, and fault
+injection (HTTP 500s, slow answers) through :class:`FakeMatomo` or ``POST /_fake/faults``.
+
+Run: ``python -m services.piwik.fake_matomo --host 127.0.0.1 --port 8090 --token T``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import parse_qsl, unquote_plus
+
+from aiohttp import web
+
+__all__ = ["FakeMatomo", "create_app", "visits_summary", "main"]
+
+VISIT_GAP_S = 30 * 60
+_CDT = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+_REQUIRED = ("rec", "idsite", "url", "cdt", "cip", "apiv")
+
+
+@dataclass
+class FakeMatomo:
+    """The fake's state: recorded hits and the faults to inject next."""
+
+    token: str
+    raw_requests: list[str] = field(default_factory=list)  # accepted, parsed on demand
+    bulk_requests: int = 0
+    invalidations: list[tuple[str, str]] = field(default_factory=list)
+    fail_next: int = 0  # answer this many bulk requests with HTTP 500
+    fail_after: int | None = None  # after this many accepted bulk requests, answer 500
+    delay_s: float = 0.0  # sleep before answering a bulk request
+    hang_after: int | None = None  # after this many accepted bulk requests, never answer
+
+    @property
+    def hits(self) -> list[dict[str, str]]:
+        """The recorded tracking requests' parameters, in arrival order."""
+        return [dict(parse_qsl(r[1:], keep_blank_values=True)) for r in self.raw_requests]
+
+    @staticmethod
+    def valid(request: str) -> bool:
+        """Whether a tracking request follows the protocol (cheap: no full decoding)."""
+        if not request.startswith("?"):
+            return False
+        params = dict(p.partition("=")[::2] for p in request[1:].split("&"))
+        if any(not params.get(name) for name in _REQUIRED) or params["rec"] != "1":
+            return False
+        return params["idsite"].isdigit() and _CDT.match(unquote_plus(params["cdt"])) is not None
+
+
+FAKE: web.AppKey[FakeMatomo] = web.AppKey("fake", FakeMatomo)
+
+
+def visits_summary(hits: list[dict[str, str]], id_site: str, day: str) -> dict[str, int]:
+    """Matomo's VisitsSummary.get figures over ``hits`` of one site and (UTC) day: a visit
+    is one visitor's (ip + user agent) hits with gaps under 30 minutes."""
+    times: dict[tuple[str, str], list[datetime]] = defaultdict(list)
+    for hit in hits:
+        if hit["idsite"] == id_site and hit["cdt"].startswith(day):
+            times[(hit["cip"], hit.get("ua", ""))].append(datetime.fromisoformat(hit["cdt"]))
+    figures = dict(nb_visits=0, nb_uniq_visitors=len(times), nb_actions=0, bounce_count=0)
+    figures["sum_visit_length"] = 0
+    for visitor_times in times.values():
+        visitor_times.sort()
+        visit = [visitor_times[0]]
+        for moment in [*visitor_times[1:], None]:
+            if moment is not None and (moment - visit[-1]).total_seconds() < VISIT_GAP_S:
+                visit.append(moment)
+                continue
+            figures["nb_visits"] += 1
+            figures["nb_actions"] += len(visit)
+            figures["bounce_count"] += len(visit) == 1
+            figures["sum_visit_length"] += int((visit[-1] - visit[0]).total_seconds())
+            visit = [moment] if moment is not None else []
+    return figures
+
+
+async def _bulk(request: web.Request) -> web.Response:
+    fake: FakeMatomo = request.app[FAKE]
+    if fake.delay_s:
+        await asyncio.sleep(fake.delay_s)
+    accepted_so_far = fake.bulk_requests
+    while fake.hang_after is not None and accepted_so_far >= fake.hang_after:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)  # a hung server: the client times out or is killed
+    if fake.fail_next > 0 or (fake.fail_after is not None and accepted_so_far >= fake.fail_after):
+        fake.fail_next = max(0, fake.fail_next - 1)
+        return web.json_response({"status": "error", "message": "injected"}, status=500)
+    try:
+        body = await request.json()
+    except ValueError:
+        return web.json_response({"status": "error", "message": "body is not JSON"}, status=400)
+    if body.get("token_auth") != fake.token:
+        return web.json_response({"status": "error", "message": "bad token_auth"}, status=400)
+    if not isinstance(body.get("requests"), list):
+        return web.json_response({"status": "error", "message": "no requests"}, status=400)
+    requests = body["requests"]
+    valid = [r for r in requests if isinstance(r, str) and fake.valid(r)]
+    fake.raw_requests.extend(valid)
+    fake.bulk_requests += 1
+    invalid = len(requests) - len(valid)
+    return web.json_response({"status": "success", "tracked": len(valid), "invalid": invalid})
+
+
+async def _api(request: web.Request) -> web.Response:
+    fake: FakeMatomo = request.app[FAKE]
+    params = {**request.query, **(await request.post())}
+    if params.get("token_auth") != fake.token:
+        return web.json_response({"result": "error", "message": "bad token_auth"})
+    method = params.get("method", "")
+    if method == "SitesManager.getSiteFromId":
+        site = str(params.get("idSite", ""))
+        return web.json_response({"idsite": site, "name": f"site {site}", "timezone": "UTC"})
+    if method == "VisitsSummary.get":
+        figures = visits_summary(fake.hits, str(params.get("idSite")), str(params.get("date")))
+        return web.json_response(figures)
+    if method == "CoreAdminHome.invalidateArchivedReports":
+        fake.invalidations.append((str(params.get("idSites")), str(params.get("dates"))))
+        return web.json_response({"result": "success", "message": "invalidated"})
+    return web.json_response({"result": "error", "message": f"unknown method {method}"})
+
+
+async def _faults(request: web.Request) -> web.Response:
+    fake: FakeMatomo = request.app[FAKE]
+    body = await request.json()
+    for name in ("fail_next", "fail_after", "delay_s", "hang_after"):
+        if name in body:
+            setattr(fake, name, body[name])
+    return web.json_response({"ok": True})
+
+
+async def _recorded(request: web.Request) -> web.Response:
+    return web.json_response({"hits": request.app[FAKE].hits})
+
+
+async def _index(request: web.Request) -> web.Response:
+    return web.Response(text="fake matomo\n")
+
+
+def create_app(fake: FakeMatomo) -> web.Application:
+    """The fake's aiohttp app over ``fake``'s state."""
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app[FAKE] = fake
+    app.router.add_get("/", _index)
+    app.router.add_post("/matomo.php", _bulk)
+    app.router.add_route("*", "/index.php", _api)
+    app.router.add_post("/_fake/faults", _faults)
+    app.router.add_get("/_fake/hits", _recorded)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="A fake Matomo (bulk tracking + reporting).")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8090)
+    parser.add_argument("--token", required=True, help="the token_auth to accept")
+    args = parser.parse_args(argv)
+    web.run_app(create_app(FakeMatomo(args.token)), host=args.host, port=args.port, print=None)
+
+
+if __name__ == "__main__":
+    main()

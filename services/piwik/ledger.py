@@ -1,0 +1,123 @@
+"""The import ledger in the warehouse: what was imported, what is resumable, what failed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import asyncpg
+
+from services.piwik.schema import LEDGER
+from shared.db import quote_ident
+
+__all__ = [
+    "FileKey",
+    "Progress",
+    "load_progress",
+    "start_file",
+    "resume_file",
+    "ack_batch",
+    "finish_file",
+]
+
+
+@dataclass(frozen=True)
+class FileKey:
+    """A ledger row's identity."""
+
+    site: str
+    day: date
+    s3_key: str
+    etag: str
+
+    def args(self) -> tuple[Any, ...]:
+        return (self.site, self.day, self.s3_key, self.etag)
+
+
+@dataclass
+class Progress:
+    """A file's ledger state, as a run starts it."""
+
+    status: str
+    recorders: int
+    batch_size: int
+    acked_batches: list[int]
+    tracked: int
+    invalid: int
+
+
+async def load_progress(pool: asyncpg.Pool, key: FileKey) -> Progress | None:
+    """The file's ledger row, or None when it was never started."""
+    row = await pool.fetchrow(
+        "SELECT status, recorders, batch_size, acked_batches, tracked, invalid"
+        " FROM piwik_ledger WHERE site = $1 AND day = $2 AND s3_key = $3 AND etag = $4",
+        *key.args(),
+    )
+    return Progress(**dict(row)) if row else None
+
+
+async def start_file(
+    pool: asyncpg.Pool,
+    key: FileKey,
+    run_id: str,
+    recorders: int,
+    batch_size: int,
+    size_bytes: int,
+) -> None:
+    """Insert or reset the row to a fresh ``running`` state (a new or forced import)."""
+    await pool.execute(
+        "INSERT INTO piwik_ledger (site, day, s3_key, etag, status, run_id, recorders,"
+        " batch_size, size_bytes, acked_batches)"
+        " VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, array_fill(0, ARRAY[$6::int]))"
+        " ON CONFLICT (site, day, s3_key, etag) DO UPDATE SET status = 'running',"
+        " run_id = $5, recorders = $6, batch_size = $7, size_bytes = $8,"
+        " acked_batches = array_fill(0, ARRAY[$6::int]), tracked = 0, invalid = 0,"
+        " error = NULL, updated_at = now()",
+        *key.args(),
+        run_id,
+        recorders,
+        batch_size,
+        size_bytes,
+    )
+
+
+async def resume_file(pool: asyncpg.Pool, key: FileKey, run_id: str) -> None:
+    """Mark a partial file ``running`` again under this run."""
+    await pool.execute(
+        "UPDATE piwik_ledger SET status = 'running', run_id = $5, error = NULL,"
+        " updated_at = now() WHERE site = $1 AND day = $2 AND s3_key = $3 AND etag = $4",
+        *key.args(),
+        run_id,
+    )
+
+
+async def ack_batch(
+    pool: asyncpg.Pool, key: FileKey, recorder: int, acked: int, tracked: int, invalid: int
+) -> None:
+    """Record that recorder ``recorder`` had its first ``acked`` batches acknowledged."""
+    await pool.execute(
+        "UPDATE piwik_ledger SET acked_batches[$5] = $6, tracked = tracked + $7,"
+        " invalid = invalid + $8, updated_at = now() WHERE site = $1 AND day = $2 AND s3_key = $3 AND etag = $4",
+        *key.args(),
+        recorder + 1,
+        acked,
+        tracked,
+        invalid,
+    )
+
+
+async def finish_file(
+    conn: asyncpg.Connection | asyncpg.Pool, key: FileKey, status: str, **fields: Any
+) -> None:
+    """Set the final ``status`` and counts (``fields`` name ledger columns of our own)."""
+    sets = "".join(
+        f", {quote_ident(LEDGER.column(name).name)} = ${i}" for i, name in enumerate(fields, 6)
+    )
+    await conn.execute(
+        f"UPDATE piwik_ledger SET status = $5, updated_at = now(){sets}"  # noqa: S608 - our names
+        " WHERE site = $1 AND day = $2 AND s3_key = $3 AND etag = $4",
+        *key.args(),
+        status,
+        *fields.values(),
+    )

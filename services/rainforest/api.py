@@ -1,0 +1,165 @@
+"""The rainforest HTTP API (aiohttp) and, unless ``background=False``, the poller in-process.
+
+Every route needs ``Authorization: Bearer <token>`` (FORKLIFT_RAINFOREST_API_TOKEN, a
+comma-separated list allowed): 401 without, 403 with a wrong token. Errors are JSON
+``{"error": ..., "field": ...}``. No response ever contains a gateway secret.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from redis.asyncio import Redis
+
+from services.rainforest.errors import BadCredentials, BadUserInput, GatewayError, UserNotFound
+from services.rainforest.logfiles import LogWriter
+from services.rainforest.poller import Poller, Recorder
+from services.rainforest.settings import RainforestSettings
+from services.rainforest.users import UserStore, validate_cloud_id
+from shared.errors import ConfigError
+from shared.heartbeat import Heartbeat
+from shared.logging import get_logger
+from shared.settings import CoreSettings
+
+__all__ = ["settings_cls", "create_app"]
+
+settings_cls = RainforestSettings
+log = get_logger("forklift.rainforest.api")
+
+STORE = web.AppKey("store", UserStore)
+POLLER = web.AppKey("poller", Poller)
+TOKENS = web.AppKey("tokens", list)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _error(status: int, message: str, field: str | None = None) -> web.Response:
+    return web.json_response({"error": message, "field": field}, status=status)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        return _error(401, "missing bearer token", "Authorization")
+    given = header[7:].strip().encode()
+    # compare against every token (no early exit) in constant time
+    matches = [hmac.compare_digest(given, token.encode()) for token in request.app[TOKENS]]
+    if not any(matches):
+        return _error(403, "invalid token", "Authorization")
+    return await handler(request)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The one catch-all of the API: known errors to 4xx/502, anything else to a logged 500."""
+    try:
+        return await handler(request)
+    except web.HTTPException as e:
+        if e.status == 413:
+            return _error(413, "request body too large", "body")
+        return _error(e.status, e.reason)
+    except BadUserInput as e:
+        return _error(400, e.message, e.field)
+    except UserNotFound as e:
+        return _error(404, str(e), "cloud_id")
+    except BadCredentials as e:
+        return _error(502, f"gateway rejected the credentials: {e}", "user_pw")
+    except GatewayError as e:
+        return _error(502, f"gateway error: {e}")
+    except Exception as e:  # noqa: BLE001 - the API's single catch-all
+        log.exception("rainforest.api.error", path=request.path, error=str(e))
+        return _error(500, "internal error")
+
+
+def _cloud_id(request: web.Request) -> str:
+    return validate_cloud_id(request.match_info["cloud_id"])
+
+
+async def post_user(request: web.Request) -> web.Response:
+    cloud_id = _cloud_id(request)
+    try:
+        body: Any = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise BadUserInput("body", "must be JSON") from None
+    return web.json_response(await request.app[STORE].upsert(cloud_id, body))
+
+
+async def get_user(request: web.Request) -> web.Response:
+    return web.json_response(await request.app[STORE].public(_cloud_id(request)))
+
+
+async def delete_user(request: web.Request) -> web.Response:
+    await request.app[STORE].delete(_cloud_id(request))
+    return web.json_response({"deleted": request.match_info["cloud_id"]})
+
+
+async def list_users(request: web.Request) -> web.Response:
+    users = await request.app[STORE].summaries()
+    return web.json_response({"users": users, "count": len(users)})
+
+
+async def get_event(request: web.Request) -> web.Response:
+    """Fetch a reading now, log it (unless a duplicate) and return it."""
+    store = request.app[STORE]
+    cloud_id = _cloud_id(request)
+    raw = await store.raw(cloud_id)
+    if not raw:
+        raise UserNotFound(f"no user {cloud_id}")
+    gateway = store.gateway(raw)
+    try:
+        reading = await request.app[POLLER].poll_once(gateway)
+    except BadCredentials as e:
+        await store.set_status(cloud_id, "auth_failed", str(e))
+        raise
+    await request.app[POLLER].recorder.flush()  # counters visible to the next GET right away
+    return web.json_response(reading)
+
+
+async def create_app(
+    core: CoreSettings, settings: RainforestSettings, background: bool = True
+) -> web.Application:
+    """The API app; its startup hook opens Redis, the HTTP session and the log writer, and
+    starts the poller when ``background``; the cleanup hook closes them in reverse."""
+    core.require("redis_url")
+    tokens = settings.tokens()
+    if not tokens:
+        raise ConfigError("FORKLIFT_RAINFOREST_API_TOKEN is not set")
+    fernet = settings.fernet()
+    app = web.Application(
+        middlewares=[error_middleware, auth_middleware], client_max_size=settings.max_body_bytes
+    )
+    app[TOKENS] = tokens
+
+    async def clients(app: web.Application) -> Any:
+        redis = Redis.from_url(core.redis_url or "", socket_timeout=core.network_timeout_s)
+        connector = aiohttp.TCPConnector(limit=settings.concurrency, ttl_dns_cache=300)
+        session = aiohttp.ClientSession(connector=connector)
+        store = UserStore(redis, fernet)
+        writer = LogWriter(settings.logs_path(core), settings.max_open_files)
+        # counts readings on the heartbeat record `forklift serve` keeps for this process
+        heartbeat = Heartbeat(redis, "rainforest")
+        recorder = Recorder(store, writer, settings.flush_interval_s, heartbeat)
+        app[STORE] = store
+        app[POLLER] = Poller(settings, store, recorder, session)
+        recorder.start()
+        if background:
+            app[POLLER].start()
+        yield
+        await app[POLLER].stop()
+        await recorder.close()
+        await session.close()
+        await redis.aclose()
+
+    app.cleanup_ctx.append(clients)
+    app.router.add_get("/api/users", list_users)
+    app.router.add_post("/api/user/{cloud_id}", post_user)
+    app.router.add_get("/api/user/{cloud_id}", get_user)
+    app.router.add_delete("/api/user/{cloud_id}", delete_user)
+    app.router.add_get("/api/event/{cloud_id}", get_event)
+    return app

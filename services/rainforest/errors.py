@@ -1,0 +1,45 @@
+"""The rainforest service's errors: one base, a subclass per failure a caller handles differently."""
+
+from shared.errors import ForkliftError
+
+__all__ = [
+    "RainforestError",
+    "GatewayError",
+    "BadCredentials",
+    "BadReply",
+    "UserNotFound",
+    "BadUserInput",
+]
+
+
+class RainforestError(ForkliftError):
+    """Base of every rainforest error."""
+
+
+class GatewayError(RainforestError):
+    """A gateway (cloud relay or EAGLE-200) was unreachable, slow, or answered 5xx: back off."""
+
+
+class BadCredentials(GatewayError):
+    """The gateway rejected the user's credentials: stop polling until the user is updated."""
+
+
+class BadReply(GatewayError):
+    """The gateway answered something that is not a reading (garbage XML, missing fields)."""
+
+
+class UserNotFound(RainforestError):
+    """No user record for that cloud id."""
+
+    exit_code = 2
+
+
+class BadUserInput(RainforestError):
+    """A user record field is invalid; ``field`` names it."""
+
+    exit_code = 2
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message

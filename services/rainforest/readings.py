@@ -1,0 +1,159 @@
+"""Pure logic: parse gateway replies into normalized readings, poll timing, file and key names."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+from typing import Any
+
+from services.rainforest.errors import BadCredentials, BadReply
+
+__all__ = [
+    "EAGLE_EPOCH_OFFSET_S",
+    "parse_relay_reply",
+    "reading_from_eagle200",
+    "get_wait_time",
+    "hour_changed",
+    "log_file_name",
+    "s3_key",
+    "dedupe_key",
+]
+
+# EAGLE TimeStamp counts seconds since 2000-01-01T00:00:00Z.
+EAGLE_EPOCH_OFFSET_S = 946_684_800
+
+
+def iso(ts: datetime) -> str:
+    """ISO-8601 UTC with seconds precision and +00:00."""
+    return ts.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _hex(element: ET.Element, name: str) -> int:
+    text = element.findtext(name)
+    if text is None:
+        raise BadReply(f"reply has no {name}")
+    try:
+        return int(text.strip(), 16)
+    except ValueError:
+        raise BadReply(f"{name} is not hex: {text[:40]!r}") from None
+
+
+def _mac(element: ET.Element, name: str) -> str:
+    return f"0x{_hex(element, name):016x}"
+
+
+def _signed32(value: int) -> int:
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
+def demand_kw(demand: int, multiplier: int, divisor: int) -> float:
+    """Demand x Multiplier / Divisor in kW; Demand is signed 32-bit, 0 multiplier/divisor -> 1."""
+    return _signed32(demand) * (multiplier or 1) / (divisor or 1)
+
+
+def parse_relay_reply(cloud_id: str, body: str, received_at: datetime) -> dict[str, Any]:
+    """The legacy cloud relay's ``<InstantaneousDemand>`` reply as a normalized reading."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as e:
+        raise BadReply(f"not XML: {e}") from None
+    if root.tag == "Error":
+        text = (root.findtext("Text") or "").strip()
+        if "password" in text.lower() or "auth" in text.lower() or "user" in text.lower():
+            raise BadCredentials(text or "relay rejected the credentials")
+        raise BadReply(f"relay error: {text[:200]}")
+    if root.tag != "InstantaneousDemand":
+        raise BadReply(f"unexpected reply <{root.tag}>")
+    eagle_s = _hex(root, "TimeStamp") + EAGLE_EPOCH_OFFSET_S
+    return {
+        "cloud_id": cloud_id,
+        "meter_mac": _mac(root, "MeterMacId"),
+        "device_mac": _mac(root, "DeviceMacId"),
+        "eagle_time": iso(datetime.fromtimestamp(eagle_s, UTC)),
+        "received_at": iso(received_at),
+        "demand_kw": demand_kw(
+            _hex(root, "Demand"), _hex(root, "Multiplier"), _hex(root, "Divisor")
+        ),
+        "summation_delivered_kwh": None,
+        "summation_received_kwh": None,
+        "source": "cloud",
+    }
+
+
+def _decimal(variables: dict[str, Any], name: str) -> float | None:
+    value = (variables.get(name) or {}).get("Value")
+    if value in (None, ""):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise BadReply(f"{name} is not a number: {str(value)[:40]!r}") from None
+
+
+def reading_from_eagle200(
+    cloud_id: str,
+    details: dict[str, Any],
+    variables: dict[str, Any],
+    received_at: datetime,
+) -> dict[str, Any]:
+    """An EAGLE-200 ``device_query`` result (aioeagle's dicts) as a normalized reading.
+
+    EAGLE-200 values are already scaled decimal strings; LastContact is hex Unix seconds.
+    The hub exposes no MAC of its own in the local API, so ``device_mac`` is None."""
+    try:
+        meter_mac = f"0x{int(details['HardwareAddress'], 16):016x}"
+        eagle_s = int(details["LastContact"], 16)
+    except (KeyError, TypeError, ValueError) as e:
+        raise BadReply(f"device details lack {e}") from None
+    demand = _decimal(variables, "zigbee:InstantaneousDemand")
+    if demand is None:
+        raise BadReply("device_query has no zigbee:InstantaneousDemand")
+    return {
+        "cloud_id": cloud_id,
+        "meter_mac": meter_mac,
+        "device_mac": None,
+        "eagle_time": iso(datetime.fromtimestamp(eagle_s, UTC)),
+        "received_at": iso(received_at),
+        "demand_kw": demand,
+        "summation_delivered_kwh": _decimal(variables, "zigbee:CurrentSummationDelivered"),
+        "summation_received_kwh": _decimal(variables, "zigbee:CurrentSummationReceived"),
+        "source": "eagle200",
+    }
+
+
+def dedupe_key(reading: dict[str, Any]) -> str:
+    """Two readings with the same key are the same measurement (logged once)."""
+    return f"{reading['cloud_id']}|{reading['meter_mac']}|{reading['eagle_time']}"
+
+
+def get_wait_time(last_s: float | None, now_s: float, period_s: float = 6.0) -> float:
+    """Seconds to wait before the next poll: period - (now - last) if positive, else 0."""
+    if last_s is None:
+        return 0.0
+    wait_s = period_s - (now_s - last_s)
+    return wait_s if wait_s > 0 else 0.0
+
+
+def hour_changed(previous: datetime | None, current: datetime) -> bool:
+    """Whether ``current`` falls in another UTC hour file than ``previous`` (None: no)."""
+    if previous is None:
+        return False
+    return previous.astimezone(UTC).strftime("%Y%m%d%H") != current.astimezone(UTC).strftime(
+        "%Y%m%d%H"
+    )
+
+
+def log_file_name(cloud_id: str, ts: datetime) -> str:
+    """Relative JSONL path of ``cloud_id``'s readings received in ``ts``'s UTC hour."""
+    hour = ts.astimezone(UTC).strftime("%Y-%m-%d-%H")
+    return f"{hour}/iseif-rainforest-{cloud_id}-{hour}.jl"
+
+
+def s3_key(cloud_id: str, hour_start: datetime) -> str:
+    """S3 key of the gzip'd log of ``cloud_id`` for the hour starting at ``hour_start``."""
+    utc = hour_start.astimezone(UTC)
+    return (
+        f"rainforest-logs/{cloud_id}/{utc:%Y/%m/%d}/"
+        f"iseif-rainforest-{cloud_id}-{utc:%Y-%m-%d-%H}.jl.gz"
+    )

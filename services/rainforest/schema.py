@@ -1,0 +1,5 @@
+"""The rainforest service's warehouse tables."""
+
+from shared.schema import Table
+
+WAREHOUSE_TABLES: tuple[Table, ...] = ()

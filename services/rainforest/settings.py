@@ -1,0 +1,69 @@
+"""rainforest settings (env prefix ``FORKLIFT_RAINFOREST_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings
+
+from shared.errors import ConfigError
+from shared.settings import CoreSettings, forklift_config
+
+__all__ = ["RainforestSettings"]
+
+DEFAULT_RELAY_URL = "https://rainforestcloud.com:9445"
+
+
+class RainforestSettings(BaseSettings):
+    """Poller cadence and limits, API tokens, the secret-encryption key, logs and the bucket."""
+
+    model_config = forklift_config("FORKLIFT_RAINFOREST_")
+
+    api_token: SecretStr | None = Field(
+        None, description="Bearer token(s) for the API, comma-separated"
+    )
+    encryption_key: SecretStr | None = Field(
+        None, description="Fernet key encrypting gateway secrets at rest"
+    )
+    log_dir: Path | None = Field(
+        None, description="JSONL log folder (default <data_dir>/rainforest)"
+    )
+    s3_bucket: str = "forklift-rainforest"
+    relay_url: str = DEFAULT_RELAY_URL
+    poll_period_s: float = Field(6.0, gt=0)
+    concurrency: int = Field(500, ge=1, le=20_000)
+    request_timeout_s: float = Field(5.0, gt=0)
+    backoff_cap_s: float = Field(300.0, gt=0)
+    max_open_files: int = Field(256, ge=1)
+    flush_interval_s: float = Field(0.5, gt=0)
+    rotate_grace_s: float = Field(60.0, ge=0)
+    max_body_bytes: int = Field(16_384, ge=256)
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                Fernet(value.get_secret_value())
+            except ValueError:
+                raise ValueError(
+                    "must be a Fernet key (Fernet.generate_key(): 32 url-safe base64 bytes)"
+                ) from None
+        return value
+
+    def tokens(self) -> list[str]:
+        """The accepted API bearer tokens."""
+        raw = self.api_token.get_secret_value() if self.api_token else ""
+        return [t.strip() for t in raw.split(",") if t.strip()]
+
+    def fernet(self) -> Fernet:
+        """The cipher for gateway secrets; raises ConfigError when no key is set."""
+        if self.encryption_key is None:
+            raise ConfigError("FORKLIFT_RAINFOREST_ENCRYPTION_KEY is not set")
+        return Fernet(self.encryption_key.get_secret_value())
+
+    def logs_path(self, core: CoreSettings) -> Path:
+        """Where JSONL logs are written."""
+        return self.log_dir if self.log_dir is not None else core.data_dir / "rainforest"

@@ -1,0 +1,227 @@
+"""SQL rendering for the warehouse dialects (``postgres`` and ``redshift``). No I/O.
+
+Identifiers come from our settings validated against the catalogs, always quoted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from shared.db import quote_ident
+
+__all__ = [
+    "RedshiftAuth",
+    "staging_name",
+    "delta_name",
+    "select_sql",
+    "row_hash_sql",
+    "checksum_sql",
+    "postgres_staging_sql",
+    "postgres_delta_sql",
+    "postgres_index_renames",
+    "redshift_create_sql",
+    "redshift_copy_sql",
+    "swap_sql",
+    "merge_sql",
+    "changed_hours_full_sql",
+    "changed_hours_merge_sql",
+    "analyze_delta_sql",
+]
+
+
+def staging_name(table: str) -> str:
+    """The table a full sync loads before swapping it in."""
+    return f"{table}__sync_staging"
+
+
+def delta_name(table: str) -> str:
+    """The table an incremental sync loads before merging it."""
+    return f"{table}__sync_delta"
+
+
+def _cols(columns: Sequence[str], alias: str | None = None) -> str:
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(prefix + quote_ident(c) for c in columns)
+
+
+def select_sql(table: str, columns: Sequence[str], cursor: str | None = None) -> str:
+    """The export query; with ``cursor``, rows with ``$1 < cursor <= $2``."""
+    sql = f"SELECT {_cols(columns)} FROM {quote_ident(table)}"  # noqa: S608
+    if cursor:
+        sql += f" WHERE {quote_ident(cursor)} > $1 AND {quote_ident(cursor)} <= $2"
+    return sql
+
+
+def row_hash_sql(dialect: str, columns: Sequence[str], alias: str = "t") -> str:
+    """A 60-bit hash of one row's values (order-independent checksums sum it)."""
+    if dialect == "redshift":
+        text = " || '|' || ".join(
+            f"coalesce({alias}.{quote_ident(c)}::varchar, '\\\\N')" for c in columns
+        )
+        return f"strtol(left(md5({text}), 15), 16)"
+    return f"('x' || left(md5(ROW({_cols(columns, alias)})::text), 15))::bit(60)::bigint"
+
+
+def checksum_sql(dialect: str, table: str, columns: Sequence[str]) -> str:
+    """``(rows, checksum)`` of ``table``: equal on two tables when they hold the same rows."""
+    return (
+        f"SELECT count(*) AS rows, coalesce(sum({row_hash_sql(dialect, columns)}::numeric), 0)"  # noqa: S608
+        f" AS checksum FROM {quote_ident(table)} t"
+    )
+
+
+def postgres_staging_sql(table: str) -> str:
+    """A staging table shaped exactly like the live one, indexes and defaults included."""
+    return (
+        f"CREATE TABLE {quote_ident(staging_name(table))} (LIKE {quote_ident(table)} INCLUDING ALL)"
+    )
+
+
+def postgres_delta_sql(table: str) -> str:
+    """An unindexed, unlogged table for an incremental batch."""
+    return (
+        f"CREATE UNLOGGED TABLE {quote_ident(delta_name(table))} "
+        f"(LIKE {quote_ident(table)} INCLUDING DEFAULTS)"
+    )
+
+
+def postgres_index_renames(
+    live: Sequence[tuple[str, str]], staging: Sequence[tuple[str, str]]
+) -> list[str]:
+    """After a swap, give the new table's indexes the old ones' names (``migrate`` and
+    readers know indexes by name). Each argument: ``(index name, signature)`` pairs."""
+    free: dict[str, list[str]] = {}
+    for name, signature in live:
+        free.setdefault(signature, []).append(name)
+    renames = []
+    for name, signature in staging:
+        names = free.get(signature)
+        if names:
+            renames.append(f"ALTER INDEX {quote_ident(name)} RENAME TO {quote_ident(names.pop(0))}")
+    return renames
+
+
+def redshift_create_sql(
+    name: str,
+    columns: Sequence[tuple[str, str, bool]],
+    primary_key: Sequence[str],
+    distkey: str | None = None,
+    sortkeys: Sequence[str] = (),
+) -> str:
+    """CREATE TABLE for Redshift from ``(name, redshift type, not null)`` columns."""
+    parts = [f"{quote_ident(c)} {t}{' NOT NULL' if nn else ''}" for c, t, nn in columns]
+    if primary_key:
+        parts.append(f"PRIMARY KEY ({_cols(primary_key)})")
+    sql = f"CREATE TABLE {quote_ident(name)} (\n    " + ",\n    ".join(parts) + "\n)"
+    sql += f"\nDISTSTYLE KEY DISTKEY ({quote_ident(distkey)})" if distkey else "\nDISTSTYLE AUTO"
+    if sortkeys:
+        sql += f"\nCOMPOUND SORTKEY ({_cols(sortkeys)})"
+    return sql
+
+
+@dataclass(frozen=True)
+class RedshiftAuth:
+    """How Redshift reads S3: an IAM role, or static keys (never logged)."""
+
+    iam_role: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+
+    def clause(self, *, redact: bool) -> str:
+        if self.iam_role:
+            return f"IAM_ROLE '{_literal(self.iam_role)}'"
+        if self.access_key_id and self.secret_access_key:
+            secret = "***" if redact else _literal(self.secret_access_key)
+            return f"ACCESS_KEY_ID '{_literal(self.access_key_id)}' SECRET_ACCESS_KEY '{secret}'"
+        return ""
+
+
+def _literal(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def redshift_copy_sql(
+    table: str, columns: Sequence[str], manifest_url: str, auth: RedshiftAuth, *, redact: bool
+) -> str:
+    """COPY of gzip CSV parts listed in a manifest; ``redact`` hides the secret key."""
+    return (
+        f"COPY {quote_ident(table)} ({_cols(columns)})\n"
+        f"FROM '{_literal(manifest_url)}'\n"
+        f"{auth.clause(redact=redact)}\n"
+        "MANIFEST GZIP CSV TIMEFORMAT 'auto' DATEFORMAT 'auto' ACCEPTINVCHARS COMPUPDATE OFF"
+        " STATUPDATE OFF"
+    )
+
+
+def swap_sql(table: str) -> list[str]:
+    """Statements (run in one transaction) replacing ``table`` by its staging table."""
+    return [
+        f"DROP TABLE {quote_ident(table)}",
+        f"ALTER TABLE {quote_ident(staging_name(table))} RENAME TO {quote_ident(table)}",
+    ]
+
+
+def _key_match(primary_key: Sequence[str], left: str, right: str) -> str:
+    return " AND ".join(f"{left}.{quote_ident(k)} = {right}.{quote_ident(k)}" for k in primary_key)
+
+
+def merge_sql(table: str, columns: Sequence[str], primary_key: Sequence[str]) -> list[str]:
+    """Statements (run in one transaction) merging the delta table into ``table`` by primary
+    key: delete the old versions, insert the new ones, drop the delta."""
+    live, delta = quote_ident(table), quote_ident(delta_name(table))
+    return [
+        f"DELETE FROM {live} USING {delta} d WHERE {_key_match(primary_key, live, 'd')}",  # noqa: S608
+        f"INSERT INTO {live} ({_cols(columns)}) SELECT {_cols(columns)} FROM {delta}",  # noqa: S608
+        f"DROP TABLE {delta}",
+    ]
+
+
+# Mapped types without a hash function: hashed through their text form.
+_UNHASHABLE_TYPES = ("json", "json[]")
+
+
+def _fast_row_hash(dialect: str, columns: Sequence[tuple[str, str]]) -> str:
+    if dialect == "redshift":
+        return row_hash_sql(dialect, [name for name, _ in columns])
+    # Postgres hashes the binary values: several times faster than hashing row text.
+    values = ", ".join(
+        f"t.{quote_ident(name)}::text" if pg_type in _UNHASHABLE_TYPES else f"t.{quote_ident(name)}"
+        for name, pg_type in columns
+    )
+    return f"hash_record_extended(ROW({values}), 0)"
+
+
+def changed_hours_full_sql(
+    dialect: str, table: str, columns: Sequence[tuple[str, str]], hour_column: str
+) -> str:
+    """Hours (of ``hour_column``) whose rows differ between the live and staging tables;
+    ``columns`` are ``(name, warehouse type)``."""
+
+    def per_hour(name: str) -> str:
+        return (
+            f"SELECT date_trunc('hour', t.{quote_ident(hour_column)}) AS hour, count(*) AS n,"  # noqa: S608
+            f" sum({_fast_row_hash(dialect, columns)}::numeric) AS h"
+            f" FROM {quote_ident(name)} t GROUP BY 1"
+        )
+
+    return (
+        f"SELECT coalesce(a.hour, b.hour) AS hour FROM ({per_hour(table)}) a"  # noqa: S608
+        f" FULL JOIN ({per_hour(staging_name(table))}) b ON a.hour = b.hour"
+        " WHERE a.n IS DISTINCT FROM b.n OR a.h IS DISTINCT FROM b.h ORDER BY 1"
+    )
+
+
+def analyze_delta_sql(table: str) -> str:
+    """Statistics for the delta, so joins with the live table probe its key index."""
+    return f"ANALYZE {quote_ident(delta_name(table))}"
+
+
+def changed_hours_merge_sql(table: str, primary_key: Sequence[str], hour_column: str) -> str:
+    """Hours of the incoming rows and of the live rows they replace."""
+    hour, live, delta = quote_ident(hour_column), quote_ident(table), quote_ident(delta_name(table))
+    return (
+        f"SELECT date_trunc('hour', {hour}) AS hour FROM {delta}"  # noqa: S608
+        f" UNION SELECT date_trunc('hour', l.{hour}) FROM {live} l"
+        f" JOIN {delta} d ON {_key_match(primary_key, 'l', 'd')} ORDER BY 1"
+    )

@@ -1,0 +1,45 @@
+"""asyncpg pools for the source and warehouse databases, and SQL identifier quoting."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from shared.errors import ForkliftError
+
+__all__ = ["DatabaseUnavailable", "create_pool", "quote_ident", "qualified"]
+
+
+class DatabaseUnavailable(ForkliftError):
+    """A database could not be reached or refused the connection."""
+
+
+async def create_pool(
+    dsn: str,
+    *,
+    name: str,
+    max_size: int = 10,
+    command_timeout_s: float = 300.0,
+    connect_timeout_s: float = 10.0,
+) -> asyncpg.Pool:
+    """Open a pool to ``dsn``; ``name`` ("source", "warehouse") appears in the error if it fails."""
+    try:
+        return await asyncpg.create_pool(
+            dsn,
+            min_size=1,
+            max_size=max_size,
+            command_timeout=command_timeout_s,
+            timeout=connect_timeout_s,
+            server_settings={"timezone": "UTC"},
+        )
+    except (OSError, asyncpg.PostgresError, TimeoutError) as e:
+        raise DatabaseUnavailable(f"{name} database unreachable: {e}") from e
+
+
+def quote_ident(name: str) -> str:
+    """Quote one SQL identifier. Only for names from our own definitions or the catalog."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def qualified(schema: str | None, name: str) -> str:
+    """``"schema"."name"`` or ``"name"``."""
+    return f"{quote_ident(schema)}.{quote_ident(name)}" if schema else quote_ident(name)

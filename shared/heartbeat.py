@@ -1,0 +1,181 @@
+"""Service heartbeats in Redis, and the one reader the ops status uses.
+
+Each running process keeps a hash ``forklift:heartbeat:<service>:<host>:<pid>`` that expires
+when beats stop, and every job outcome also updates ``forklift:service:<service>``, which
+outlives processes (last success, last failure and error, totals).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+
+from shared.queues import queue_depth
+
+__all__ = ["Heartbeat", "ServiceStatus", "read_service_status"]
+
+HEARTBEAT_PREFIX = "forklift:heartbeat:"
+SERVICE_PREFIX = "forklift:service:"
+
+
+def _text(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class Heartbeat:
+    """One process's liveness record; ``beat()`` on a timer, ``job_ok``/``job_failed`` per job."""
+
+    def __init__(self, redis: Redis, service: str, interval_s: float = 5.0) -> None:
+        self.redis = redis
+        self.service = service
+        self.interval_s = interval_s
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self.key = f"{HEARTBEAT_PREFIX}{service}:{self.host}:{self.pid}"
+        self.started = time.time()
+        self._task: asyncio.Task[None] | None = None
+
+    async def beat(self, **fields: Any) -> None:
+        """Write this process's record with a fresh ``last_beat``; extra fields are kept."""
+        mapping = {
+            "service": self.service,
+            "host": self.host,
+            "pid": self.pid,
+            "started": self.started,
+            "last_beat": time.time(),
+            **{k: str(v) for k, v in fields.items()},
+        }
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.key, mapping=mapping)
+            pipe.expire(self.key, int(self.interval_s * 3) + 1)
+            await pipe.execute()
+
+    async def count(self, name: str, amount: int = 1) -> None:
+        """Add ``amount`` to a service counter (rows loaded, items fetched...)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hincrby(self.key, f"count:{name}", amount)
+            pipe.hincrby(SERVICE_PREFIX + self.service, f"count:{name}", amount)
+            await pipe.execute()
+
+    async def job_ok(self, job: str) -> None:
+        """Record a successful job."""
+        now = time.time()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(self.key, mapping={"last_ok": now, "last_job": job})
+            pipe.hincrby(self.key, "jobs_ok", 1)
+            pipe.hset(SERVICE_PREFIX + self.service, mapping={"last_ok": now})
+            pipe.hincrby(SERVICE_PREFIX + self.service, "jobs_ok", 1)
+            await pipe.execute()
+
+    async def job_failed(self, job: str, error: str) -> None:
+        """Record a failed job and its error text."""
+        now = time.time()
+        mapping = {"last_failed": now, "last_error": f"{job}: {error}"[:500]}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(self.key, mapping=mapping)
+            pipe.hincrby(self.key, "jobs_failed", 1)
+            pipe.hset(SERVICE_PREFIX + self.service, mapping=mapping)
+            pipe.hincrby(SERVICE_PREFIX + self.service, "jobs_failed", 1)
+            await pipe.execute()
+
+    async def _run(self) -> None:
+        while True:
+            await self.beat()
+            await asyncio.sleep(self.interval_s)
+
+    async def start(self) -> None:
+        """Beat now and then every ``interval_s`` in the background."""
+        await self.beat()
+        self._task = asyncio.create_task(self._run(), name=f"heartbeat:{self.service}")
+
+    async def stop(self) -> None:
+        """Stop beating and remove this process's record."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.redis.delete(self.key)
+
+
+@dataclass
+class ServiceStatus:
+    """What ops sees of one service: live processes, last outcomes, queue depth."""
+
+    service: str
+    processes: list[dict[str, Any]] = field(default_factory=list)
+    last_ok: float | None = None
+    last_failed: float | None = None
+    last_error: str | None = None
+    jobs_ok: int = 0
+    jobs_failed: int = 0
+    counters: dict[str, int] = field(default_factory=dict)
+    queue_depth: int = 0
+
+    @property
+    def alive(self) -> bool:
+        return bool(self.processes)
+
+    @property
+    def lag_s(self) -> float | None:
+        """Seconds since the last successful job, or None if there never was one."""
+        return None if self.last_ok is None else max(0.0, time.time() - self.last_ok)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "alive": self.alive,
+            "processes": self.processes,
+            "last_ok": self.last_ok,
+            "last_failed": self.last_failed,
+            "last_error": self.last_error,
+            "lag_s": self.lag_s,
+            "jobs_ok": self.jobs_ok,
+            "jobs_failed": self.jobs_failed,
+            "counters": self.counters,
+            "queue_depth": self.queue_depth,
+        }
+
+
+def _decode_hash(raw: dict[Any, Any]) -> dict[str, str]:
+    return {_text(k): _text(v) for k, v in raw.items()}  # type: ignore[misc]
+
+
+def _counters(record: dict[str, str]) -> dict[str, int]:
+    return {k.removeprefix("count:"): int(v) for k, v in record.items() if k.startswith("count:")}
+
+
+async def read_service_status(redis: Redis, services: Iterable[str]) -> list[ServiceStatus]:
+    """The status of each service in ``services``: heartbeats (found with SCAN), totals, queue."""
+    statuses = []
+    for service in services:
+        status = ServiceStatus(service=service)
+        async for key in redis.scan_iter(match=f"{HEARTBEAT_PREFIX}{service}:*", count=200):
+            record = _decode_hash(await redis.hgetall(key))
+            if record:
+                status.processes.append(
+                    {
+                        "host": record.get("host"),
+                        "pid": int(record.get("pid", 0)),
+                        "started": float(record.get("started", 0)),
+                        "last_beat": float(record.get("last_beat", 0)),
+                        "jobs_ok": int(record.get("jobs_ok", 0)),
+                        "jobs_failed": int(record.get("jobs_failed", 0)),
+                        "counters": _counters(record),
+                    }
+                )
+        totals = _decode_hash(await redis.hgetall(SERVICE_PREFIX + service))
+        status.last_ok = float(totals["last_ok"]) if "last_ok" in totals else None
+        status.last_failed = float(totals["last_failed"]) if "last_failed" in totals else None
+        status.last_error = totals.get("last_error")
+        status.jobs_ok = int(totals.get("jobs_ok", 0))
+        status.jobs_failed = int(totals.get("jobs_failed", 0))
+        status.counters = _counters(totals)
+        status.queue_depth = await queue_depth(redis, service)
+        statuses.append(status)
+    return statuses

@@ -1,0 +1,66 @@
+"""The old suite's fixture: campaign 6, hour 2014-02-01 02:00, raw rows in the warehouse."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import asyncpg
+
+HOUR = datetime(2014, 2, 1, 2, tzinfo=UTC)
+INSIDE = datetime(2014, 2, 1, 2, 30, tzinfo=UTC)
+OUTSIDE = datetime(2014, 2, 1, 4, tzinfo=UTC)
+CAMPAIGN = 6
+
+VISITORS = [(1, "u-fbid4", 4), (2, "u-fbid6", 6), (3, "u-anon", None)]
+# visit_id, visitor_id, ip
+VISITS = [(10, 1, "127.0.0.1"), (11, 1, "8.8.8.8"), (12, 2, "192.168.1.188"), (13, 3, "10.0.0.9")]
+FULL_FUNNEL = ("authorized", "generated", "shown", "faces_page_rendered")
+# visit_id, type, friend_fbid
+EVENTS = [
+    *((10, t, None) for t in FULL_FUNNEL),
+    (11, "authorized", None),
+    *((12, t, None) for t in FULL_FUNNEL),
+    (12, "shared", 999),
+    (13, "incoming_redirect", None),
+]
+
+
+async def insert_raw(pool: asyncpg.Pool, first_event_id: int = 1) -> None:
+    """The fixture's visitors, visits and events at 02:30, plus a copy of them at 04:00."""
+    await pool.executemany(
+        "INSERT INTO visitors (visitor_id, uuid, fbid) VALUES ($1, $2, $3)", VISITORS
+    )
+    await pool.executemany(
+        "INSERT INTO visits (visit_id, visitor_id, session_id, app_id, ip)"
+        " VALUES ($1, $2, 's', 1, $3)",
+        VISITS,
+    )
+    rows = [
+        (first_event_id + i, visit, CAMPAIGN, friend, kind, when)
+        for i, (visit, kind, friend, when) in enumerate(
+            [(*e, INSIDE) for e in EVENTS] + [(*e, OUTSIDE) for e in EVENTS]
+        )
+    ]
+    await insert_events(pool, rows)
+
+
+async def insert_events(pool: asyncpg.Pool, rows: list[tuple]) -> None:
+    """(event_id, visit_id, campaign_id, friend_fbid, type, created) rows."""
+    await pool.executemany(
+        "INSERT INTO events (event_id, visit_id, campaign_id, friend_fbid, type, created)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        rows,
+    )
+
+
+async def fact_sums(pool: asyncpg.Pool, table: str, hour: datetime) -> dict[str, int]:
+    """Every fact column of ``table`` summed over ``hour``'s rows."""
+    from services.aggregator.hours import tables
+
+    [definition] = tables(table)
+    sums = ", ".join(f'coalesce(sum("{f.name}"), 0)::int AS "{f.name}"' for f in definition.facts)
+    row = await pool.fetchrow(
+        f'SELECT {sums} FROM "{definition.name}" WHERE hour = $1',  # noqa: S608 test names
+        hour,
+    )
+    return dict(row)

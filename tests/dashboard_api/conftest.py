@@ -1,0 +1,149 @@
+"""Fixtures of the dashboard_api tests: fact tables, a small data set, a running app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest_asyncio
+from aiohttp.test_utils import TestClient, TestServer
+
+from services.dashboard_api.api import create_app
+from services.dashboard_api.passwords import make_django_hash
+from services.dashboard_api.settings import DashboardSettings
+from shared.db import quote_ident
+from shared.facts import FACT_TABLES
+from shared.settings import CoreSettings
+
+T0 = datetime(2026, 11, 20, tzinfo=UTC)
+ITERATIONS = 1000
+# username: (password, is_superuser, is_active, client ids)
+USERS = {
+    "admin": ("admin-pw", True, True, ()),
+    "acme": ("acme-pw", False, True, (1,)),
+    "globex": ("globex-pw", False, True, (2,)),
+    "gone": ("gone-pw", False, False, (1,)),
+}
+# campaign_id: (client_id, root_campaign_id)
+CAMPAIGNS = {10: (1, 10), 11: (1, 10), 12: (1, 12), 20: (2, 20)}
+
+
+async def ensure_fact_tables(warehouse: asyncpg.Pool) -> None:
+    """Create the fact tables from shared.facts when the template does not have them yet."""
+    for table in FACT_TABLES:
+        dim = (
+            f", {quote_ident(table.dimension.name)} {table.dimension.type}"
+            if table.dimension
+            else ""
+        )
+        facts = "".join(f", {quote_ident(f.name)} bigint NOT NULL DEFAULT 0" for f in table.facts)
+        await warehouse.execute(
+            f"CREATE TABLE IF NOT EXISTS {quote_ident(table.name)} "
+            f"(campaign_id bigint, hour timestamptz NOT NULL{dim}{facts})"
+        )
+
+
+async def seed_auth(source: asyncpg.Pool) -> None:
+    for user_id, (name, (password, superuser, active, clients)) in enumerate(USERS.items(), 1):
+        await source.execute(
+            "INSERT INTO auth_user (id, username, password, is_superuser, is_active) "
+            "VALUES ($1, $2, $3, $4, $5)",
+            user_id,
+            name,
+            make_django_hash(password, f"salt{user_id}", ITERATIONS),
+            superuser,
+            active,
+        )
+        for client_id in clients:
+            await source.execute(
+                "INSERT INTO auth_user_groups VALUES ($1, $2)", user_id, 100 + client_id
+            )
+    for client_id in (1, 2):
+        await source.execute(
+            "INSERT INTO clients_auth_groups VALUES ($1, $2)", 100 + client_id, client_id
+        )
+
+
+async def seed_warehouse(warehouse: asyncpg.Pool) -> None:
+    """Clients, campaigns and fact rows over 3 hours of 2026-11-20 plus one row the day after."""
+    await warehouse.execute(
+        "INSERT INTO clients (client_id, name) VALUES (1, 'acme'), (2, 'globex')"
+    )
+    for cid, (client, root) in CAMPAIGNS.items():
+        await warehouse.execute(
+            "INSERT INTO campaigns (campaign_id, client_id, name) VALUES ($1, $2, $3)",
+            cid,
+            client,
+            f"c{cid}",
+        )
+        await warehouse.execute(
+            "INSERT INTO campaign_properties (campaign_property_id, campaign_id, root_campaign_id) "
+            "VALUES ($1, $1, $2)",
+            cid,
+            root,
+        )
+    hours = [T0 + timedelta(hours=h) for h in (0, 1, 2, 25)]
+    for i, (cid, hour) in enumerate((c, h) for c in CAMPAIGNS for h in hours):
+        # visits: the same visit id appears in two campaigns of root 10 (counted once)
+        await warehouse.execute(
+            "INSERT INTO visit_facts_hourly (campaign_id, hour, visit_id, visit_ids) "
+            "VALUES ($1, $2, $3, 1), ($1, $2, $4, 0)",
+            cid,
+            hour,
+            1000 + i % 5,
+            5000 + i,
+        )
+        await warehouse.execute(
+            "INSERT INTO misc_facts_hourly (campaign_id, hour, clicks, authorizations, clickbacks) "
+            "VALUES ($1, $2, $3, $4, $5)",
+            cid,
+            hour,
+            i + 1,
+            i % 3,
+            2,
+        )
+        await warehouse.execute(
+            "INSERT INTO fbid_facts_hourly (campaign_id, hour, fbid, fbids_authorized, "
+            "fbids_shown_friends, fbids_shared) VALUES ($1, $2, $3, 1, $4, 0), ($1, $2, $5, 0, 1, 1)",
+            cid,
+            hour,
+            7000 + i % 4,
+            i % 2,
+            8000 + i % 3,
+        )
+        await warehouse.execute(
+            "INSERT INTO friend_fbid_facts_hourly (campaign_id, hour, friend_fbid, friends_shared_with) "
+            "VALUES ($1, $2, $3, 1)",
+            cid,
+            hour,
+            9000 + i % 6,
+        )
+
+
+@pytest_asyncio.fixture
+async def seeded(core: CoreSettings, source: asyncpg.Pool, warehouse: asyncpg.Pool) -> CoreSettings:
+    await ensure_fact_tables(warehouse)
+    await seed_auth(source)
+    await seed_warehouse(warehouse)
+    return core
+
+
+def dashboard_settings(**overrides: object) -> DashboardSettings:
+    return DashboardSettings(session_secret="test-secret", _env_file=None, **overrides)
+
+
+@pytest_asyncio.fixture
+async def client(seeded: CoreSettings) -> AsyncIterator[TestClient]:
+    app = await create_app(seeded, dashboard_settings(login_max_failures=3))
+    async with TestClient(TestServer(app)) as test_client:
+        yield test_client
+
+
+async def login(client: TestClient, username: str) -> dict[str, str]:
+    """Bearer headers of a logged-in user of :data:`USERS`."""
+    resp = await client.post(
+        "/api/login", json={"username": username, "password": USERS[username][0]}
+    )
+    assert resp.status == 200, await resp.text()
+    return {"Authorization": f"Bearer {(await resp.json())['token']}"}

@@ -1,0 +1,85 @@
+"""Real servers for the test suite: per-run Postgres databases, a claimed Redis db number,
+an in-process moto server. Nothing here is mocked: tests talk to real servers over sockets.
+
+Runs never collide: database names carry a run id, and each run claims a Redis db number
+with SET NX in db 0 before using it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+import redis
+
+PG_ADMIN_DSN = os.environ.get(
+    "FORKLIFT_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_BASE_URL = os.environ.get("FORKLIFT_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+CLAIM_TTL_S = 4 * 3600
+
+
+def run_id() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+def dsn_for(database: str) -> str:
+    base, _, _ = PG_ADMIN_DSN.rpartition("/")
+    return f"{base}/{database}"
+
+
+async def create_database(name: str, template: str | None = None) -> str:
+    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=10)
+    try:
+        suffix = f' TEMPLATE "{template}"' if template else ""
+        await conn.execute(f'CREATE DATABASE "{name}"{suffix}')
+    finally:
+        await conn.close()
+    return dsn_for(name)
+
+
+async def drop_databases(prefix: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=10)
+    try:
+        names = await conn.fetch(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, $1)", prefix
+        )
+        for row in names:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@dataclass
+class RedisClaim:
+    """A Redis db number this run owns until release()."""
+
+    db: int
+    token: str
+
+    @property
+    def url(self) -> str:
+        return f"{REDIS_BASE_URL}/{self.db}"
+
+    @classmethod
+    def claim(cls) -> RedisClaim:
+        token = run_id()
+        admin = redis.Redis.from_url(f"{REDIS_BASE_URL}/0")
+        try:
+            for db in range(1, 16):
+                if admin.set(f"forklift:test-claim:{db}", token, nx=True, ex=CLAIM_TTL_S):
+                    return cls(db, token)
+        finally:
+            admin.close()
+        raise RuntimeError("all Redis db numbers 1..15 are claimed by other test runs")
+
+    def release(self) -> None:
+        admin = redis.Redis.from_url(f"{REDIS_BASE_URL}/0")
+        try:
+            key = f"forklift:test-claim:{self.db}"
+            if admin.get(key) == self.token.encode():
+                admin.delete(key)
+        finally:
+            admin.close()

@@ -1,0 +1,61 @@
+"""compose.yaml is valid for docker-compose (validated without a Docker engine)."""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _docker_compose() -> str:
+    path = shutil.which("docker-compose")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("docker-compose is not installed (.ci/run installs it)")
+        pytest.skip("docker-compose not installed: apt-get install docker-compose")
+    return path
+
+
+def test_compose_file_is_valid() -> None:
+    result = subprocess.run(
+        [_docker_compose(), "-f", str(ROOT / "compose.yaml"), "config", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_invalid_compose_file_is_rejected(tmp_path: Path) -> None:
+    broken = tmp_path / "compose.yaml"
+    broken.write_text(
+        "services:\n  web:\n    image: x\n    restart: sometimes-maybe\n    ports: 12\n"
+    )
+    result = subprocess.run(
+        [_docker_compose(), "-f", str(broken), "config", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "ports" in result.stderr
+
+
+def test_every_service_runs_in_compose() -> None:
+    from services import SERVERS, SERVICES
+
+    config = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    commands = [tuple(s.get("command", ())) for s in config["services"].values()]
+    for service in SERVICES:
+        assert ("worker", service) in commands or any(
+            c[:2] == ("serve", service) for c in commands
+        ), service
+    for server, port in SERVERS.items():
+        assert f"{port}:{port}" in config["services"][server]["ports"]
+    for infra in ("postgres", "redis"):
+        assert "healthcheck" in config["services"][infra]
