@@ -44,7 +44,6 @@ from shared.embedded import (
     python_module,
     start_postgres,
     start_redis,
-    stop_redis,
     wait_for_http,
 )
 from shared.heartbeat import read_service_status
@@ -67,15 +66,19 @@ class Stack:
     eagle_url: str
     matomo_url: str
     postgres: Any = None
-    redis_server: Any = None
+    redis_server: ChildProcess | None = None
 
     def stop(self) -> None:
+        """Stop the services and helpers together (25 s of grace in all), then Redis, which
+        the services use while shutting down, then Postgres."""
         for child in reversed(self.children):
             child.terminate()
+        deadline = time.monotonic() + 25
         for child in reversed(self.children):
-            child.wait_stopped(timeout_s=25)
+            child.wait_stopped(timeout_s=max(0.1, deadline - time.monotonic()))
         if self.redis_server is not None:
-            stop_redis(self.redis_server)
+            self.redis_server.terminate()
+            self.redis_server.wait_stopped(timeout_s=25)
         if self.postgres is not None:
             self.postgres.cleanup()
 
@@ -299,6 +302,7 @@ async def _run_on_stack(
             data_dir=core.data_dir,
             eagle_url=stack.eagle_url,
             matomo_url=stack.matomo_url,
+            api_urls={service: f"http://127.0.0.1:{port}" for service, port in ports.items()},
         )
         events = await seed_source(source)
         log.info("demo.seeded.source", events=events)

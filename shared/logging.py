@@ -19,6 +19,17 @@ def _redact_secrets(_logger: object, _name: str, event: dict) -> dict:
     return event
 
 
+class _CurrentStderrLoggerFactory:
+    """Print to whatever ``sys.stderr`` is at call time, not the one seen at configure time.
+
+    A stream captured when logging was configured may since have been closed (pytest's
+    capture, a daemonised child), and printing to it would turn every log call into an error.
+    """
+
+    def __call__(self, *_args: object) -> structlog.PrintLogger:
+        return structlog.PrintLogger(sys.stderr)
+
+
 def configure_logging(log_format: str = "console", level: str = "INFO") -> None:
     """Route structlog and stdlib logging to stderr in ``log_format`` ("json" or "console")."""
     renderer = (
@@ -37,11 +48,11 @@ def configure_logging(log_format: str = "console", level: str = "INFO") -> None:
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_CurrentStderrLoggerFactory(),
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=getattr(logging, level), stream=sys.stderr, format="%(message)s")
-    for noisy in ("botocore", "aiobotocore", "aiohttp.access", "werkzeug"):
+    for noisy in ("botocore", "aiobotocore", "aiohttp.access", "werkzeug", "pgserver"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

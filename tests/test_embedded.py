@@ -15,7 +15,6 @@ from shared.embedded import (
     python_module,
     start_postgres,
     start_redis,
-    stop_redis,
     wait_for_http,
 )
 from shared.errors import PortInUseError
@@ -45,14 +44,16 @@ async def test_embedded_postgres_and_redis_boot_and_persist(tmp_path: Path) -> N
         await client.set("kept", "yes")
     finally:
         await client.aclose()
-        stop_redis(redis_server)
+        redis_server.terminate()
+        redis_server.wait_stopped(timeout_s=10)
     redis_server, url = await asyncio.to_thread(start_redis, tmp_path, free_port())
     client = Redis.from_url(url)
     try:
         assert await client.get("kept") == b"yes"
     finally:
         await client.aclose()
-        stop_redis(redis_server)
+        redis_server.terminate()
+        redis_server.wait_stopped(timeout_s=10)
 
 
 def test_moto_server_child_answers_and_stops(tmp_path: Path) -> None:

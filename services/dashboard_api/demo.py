@@ -25,7 +25,9 @@ async def seed(demo: DemoContext) -> None:
         path.write_text(secrets.token_urlsafe(32))
         path.chmod(0o600)
     demo.env["FORKLIFT_DASHBOARD_SESSION_SECRET"] = path.read_text().strip()
-    demo.env["FORKLIFT_DASHBOARD_RAINFOREST_URL"] = f"http://127.0.0.1:{SERVERS['rainforest']}"
+    demo.env["FORKLIFT_DASHBOARD_RAINFOREST_URL"] = demo.api_urls.get(
+        "rainforest", f"http://127.0.0.1:{SERVERS['rainforest']}"
+    )
     token = demo.env.get("FORKLIFT_RAINFOREST_API_TOKEN", "").split(",")[0]
     if token:
         demo.env["FORKLIFT_DASHBOARD_RAINFOREST_TOKEN"] = token
@@ -37,7 +39,7 @@ async def check(demo: DemoContext) -> CheckResult:
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     start = end - timedelta(days=8)
     params = {"start": start.isoformat(), "end": end.isoformat()}
-    base_url = demo.extra.get("dashboard_url", BASE_URL)
+    base_url = demo.api_urls.get("dashboard_api", BASE_URL)
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
             login = {"username": DEMO_USER, "password": password}

@@ -21,6 +21,9 @@ __all__ = ["BURST_S", "RcuLimiter", "measured_rcu_per_s"]
 BUCKET = "forklift:dynamo:bucket"
 USAGE_PREFIX = "forklift:dynamo:rcu:"
 BURST_S = 0.2  # the bucket holds this many seconds of budget
+# Usage is counted in integer milli-RCU: INCRBYFLOAT inside a script corrupts Redis 6.2's heap
+# (the embedded redis-server crashed a little later in activeExpireCycle).
+_MILLI = 1000
 
 _STATE = """
 local now_t = redis.call('TIME')
@@ -59,7 +62,7 @@ _SETTLE = (
     + """
 tokens = math.min(rate * factor * burst, tokens + tonumber(ARGV[4]) - tonumber(ARGV[5]))
 local usage = KEYS[2] .. math.floor(now)
-redis.call('INCRBYFLOAT', usage, ARGV[5])
+redis.call('INCRBY', usage, string.format('%d', math.floor(tonumber(ARGV[5]) * 1000 + 0.5)))
 redis.call('EXPIRE', usage, 300)
 """
     + _SAVE
@@ -121,4 +124,4 @@ async def measured_rcu_per_s(redis: Redis, window_s: int = 10) -> float:
     now_s = int(time.time())
     keys = [f"{USAGE_PREFIX}{s}" for s in range(now_s - window_s, now_s)]
     values = await redis.mget(keys)
-    return sum(float(v) for v in values if v is not None) / window_s
+    return sum(int(v) for v in values if v is not None) / _MILLI / window_s

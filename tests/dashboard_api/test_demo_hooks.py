@@ -40,11 +40,11 @@ async def test_seed_then_check(
     await dashboard_demo.seed(demo)  # a restarted demo keeps its secret
     assert demo.env["FORKLIFT_DASHBOARD_SESSION_SECRET"] == secret and len(secret) >= 32
 
-    demo.extra["dashboard_url"] = "http://127.0.0.1:1"  # nothing listens: not ok, no wait
+    demo.api_urls["dashboard_api"] = "http://127.0.0.1:1"  # nothing listens: not ok, no wait
     assert not (await dashboard_demo.check(demo)).ok
     settings = DashboardSettings(session_secret=secret, _env_file=None)
     async with TestServer(await create_app(seeded, settings), host="127.0.0.1") as server:
-        demo.extra["dashboard_url"] = f"http://127.0.0.1:{server.port}"
+        demo.api_urls["dashboard_api"] = f"http://127.0.0.1:{server.port}"
         result = await dashboard_demo.check(demo)
     assert result.ok, result.detail
     assert result.produced > 0 and "2 campaigns" in result.detail

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-import structlog
 from redis.asyncio import Redis
 
 from services.dynamo_pump.clients import open_pump
@@ -19,13 +18,6 @@ from shared.aws import AwsConfig, aws_client
 from shared.settings import CoreSettings
 
 _tables = itertools.count(1)
-
-
-@pytest.fixture(autouse=True)
-def _reset_logging() -> Iterator[None]:
-    """CLI runs configure structlog to print to the (captured, then closed) stderr."""
-    yield
-    structlog.reset_defaults()
 
 
 @pytest.fixture

@@ -6,14 +6,13 @@ import gzip
 import json
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import parse_qsl
 
 import pytest
 import pytest_asyncio
-import structlog
 from aiohttp.test_utils import TestServer
 
 from services.piwik.clients import open_clients
@@ -41,13 +40,6 @@ SITES = {
         },
     ]
 }
-
-
-@pytest.fixture(autouse=True)
-def _reset_structlog() -> Iterator[None]:
-    """CLI runs configure structlog to print to the (captured, then closed) stderr."""
-    yield
-    structlog.reset_defaults()
 
 
 @pytest_asyncio.fixture

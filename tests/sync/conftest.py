@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
-import pytest
 import pytest_asyncio
-import structlog
 
 from services.sync.clients import open_clients
 from services.sync.runner import SyncClients
@@ -27,10 +25,3 @@ async def clients(core: CoreSettings) -> AsyncIterator[SyncClients]:
 @pytest_asyncio.fixture
 def prefix() -> str:
     return f"t{next(_prefixes)}"
-
-
-@pytest.fixture(autouse=True)
-def _reset_logging() -> Iterator[None]:
-    """CLI runs configure structlog to print to the (captured, then closed) stderr."""
-    yield
-    structlog.reset_defaults()
