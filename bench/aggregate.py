@@ -46,7 +46,7 @@ INSERT INTO events (event_id, visit_id, campaign_id, friend_fbid, type, created,
 SELECT g, 1 + g / 7, 1 + g % 40, CASE WHEN g % 3 = 0 THEN 200000000000 + g % 50000 END,
     ($3::text[])[1 + g % array_length($3::text[], 1)], ts, ts
 FROM generate_series(1, $1::bigint) AS g,
-    LATERAL (SELECT $2::timestamptz + g * ($4::interval / $1::bigint) AS ts) t
+    LATERAL (SELECT $2::timestamptz + (g - 1) * ($4::interval / $1::bigint) AS ts) t
 """
 
 

@@ -98,6 +98,9 @@ def build_worker(
         "handle_signals": not burst,
         "job_completion_wait": 20,
         "max_jobs": getattr(worker_settings, "max_jobs", 4),
+        # arq starts at most max_jobs jobs per poll, so services with many short jobs poll
+        # more often (the default 0.5 s caps them at 8 jobs/s).
+        "poll_delay": getattr(worker_settings, "poll_delay_s", 0.5),
         "job_timeout": getattr(worker_settings, "job_timeout_s", 3600),
         "max_tries": getattr(worker_settings, "max_tries", 5),
         "keep_result": 3600,

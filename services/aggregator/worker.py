@@ -103,4 +103,5 @@ class WorkerSettings:
     on_startup = on_startup
     on_shutdown = on_shutdown
     max_jobs = 4
+    poll_delay_s = 0.02  # a backfill is thousands of ~10 ms jobs
     max_tries = MAX_TRIES
