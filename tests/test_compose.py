@@ -59,3 +59,37 @@ def test_every_service_runs_in_compose() -> None:
         assert f"{port}:{port}" in config["services"][server]["ports"]
     for infra in ("postgres", "redis"):
         assert "healthcheck" in config["services"][infra]
+
+
+def _known_settings() -> set[str]:
+    """Every FORKLIFT_* variable some settings class reads."""
+    import importlib
+
+    from pydantic_settings import BaseSettings
+
+    from services import SERVICES
+    from shared.settings import CoreSettings
+
+    classes: list[type[BaseSettings]] = [CoreSettings]
+    for service in SERVICES:
+        module = importlib.import_module(f"services.{service}.settings")
+        classes += [
+            c
+            for c in vars(module).values()
+            if isinstance(c, type) and issubclass(c, BaseSettings) and c is not BaseSettings
+        ]
+    return {
+        f"{c.model_config['env_prefix']}{name}".upper() for c in classes for name in c.model_fields
+    }
+
+
+def test_compose_sets_only_settings_that_exist() -> None:
+    config = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    known = _known_settings()
+    for name, service in config["services"].items():
+        environment = service.get("environment") or {}
+        names = (
+            environment if isinstance(environment, dict) else [e.split("=")[0] for e in environment]
+        )
+        unknown = {n for n in names if n.startswith("FORKLIFT_")} - known
+        assert not unknown, f"{name}: no setting reads {sorted(unknown)}"

@@ -1,7 +1,8 @@
 """The rainforest HTTP API (aiohttp) and, unless ``background=False``, the poller in-process.
 
-Every route needs ``Authorization: Bearer <token>`` (FORKLIFT_RAINFOREST_API_TOKEN, a
-comma-separated list allowed): 401 without, 403 with a wrong token. Errors are JSON
+Every route but ``GET /api/health`` needs ``Authorization: Bearer <token>``
+(FORKLIFT_RAINFOREST_API_TOKEN, a comma-separated list allowed): 401 without, 403 with a
+wrong token. Errors are JSON
 ``{"error": ..., "field": ...}``. No response ever contains a gateway secret.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from services.rainforest.errors import BadCredentials, BadUserInput, GatewayError, UserNotFound
 from services.rainforest.logfiles import LogWriter
@@ -36,6 +38,7 @@ POLLER = web.AppKey("poller", Poller)
 TOKENS = web.AppKey("tokens", list)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+HEALTH_PATH = "/api/health"
 
 
 def _error(status: int, message: str, field: str | None = None) -> web.Response:
@@ -44,6 +47,8 @@ def _error(status: int, message: str, field: str | None = None) -> web.Response:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path == HEALTH_PATH:
+        return await handler(request)
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer "):
         return _error(401, "missing bearer token", "Authorization")
@@ -104,6 +109,24 @@ async def list_users(request: web.Request) -> web.Response:
     return web.json_response({"users": users, "count": len(users)})
 
 
+async def health(request: web.Request) -> web.Response:
+    """Liveness for load balancers and compose: 200 when Redis answers, else 503."""
+    try:
+        await request.app[STORE].redis.ping()
+    except (RedisError, OSError) as e:
+        log.warning("rainforest.health.redis_down", error=str(e))
+        return web.json_response({"status": "unavailable", "redis": str(e)}, status=503)
+    poller = request.app[POLLER]
+    return web.json_response(
+        {
+            "status": "ok",
+            "redis": "ok",
+            "poller": "running" if poller.running else "off",
+            "users_polled": poller.users_polled,
+        }
+    )
+
+
 async def get_event(request: web.Request) -> web.Response:
     """Fetch a reading now, log it (unless a duplicate) and return it."""
     store = request.app[STORE]
@@ -157,6 +180,7 @@ async def create_app(
         await redis.aclose()
 
     app.cleanup_ctx.append(clients)
+    app.router.add_get(HEALTH_PATH, health)
     app.router.add_get("/api/users", list_users)
     app.router.add_post("/api/user/{cloud_id}", post_user)
     app.router.add_get("/api/user/{cloud_id}", get_user)

@@ -130,6 +130,15 @@ class Poller:
         self.lateness_s: deque[float] = deque(maxlen=200_000)
         self.polls: defaultdict[str, deque[float]] = defaultdict(lambda: deque(maxlen=100))
 
+    @property
+    def running(self) -> bool:
+        """The poll loop is up (False with ``--no-poller`` or after it stopped)."""
+        return self._main is not None and not self._main.done()
+
+    @property
+    def users_polled(self) -> int:
+        return len(self._tasks)
+
     async def reload(self) -> None:
         """Start/stop/restart user tasks to match Redis (a changed record restarts its task)."""
         cloud_ids = await self.store.cloud_ids()

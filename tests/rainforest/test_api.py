@@ -1,10 +1,14 @@
 """The rainforest API against real Redis and the simulator: auth, validation, secrets, events."""
 
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
+from services.rainforest import api
+from services.rainforest.settings import RainforestSettings
 from services.rainforest.simulator import device_credentials
+from shared.embedded import free_port
 from shared.heartbeat import read_service_status
+from shared.settings import CoreSettings
 from tests.rainforest.conftest import TOKEN
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -30,6 +34,25 @@ async def test_auth_required_on_every_route(client: TestClient) -> None:
         assert response.status == 403, path
     second = {"Authorization": "Bearer other-token"}
     assert (await client.get("/api/users", headers=second)).status == 200
+
+
+async def test_health_needs_no_token_and_reports_redis(client: TestClient) -> None:
+    response = await client.get("/api/health")
+    assert response.status == 200
+    body = await response.json()
+    assert body["status"] == "ok" and body["redis"] == "ok"
+    assert body["poller"] == "off"  # the fixture's app runs without the poller
+
+
+async def test_health_is_503_when_redis_is_down(
+    core: CoreSettings, settings: RainforestSettings
+) -> None:
+    down = core.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    app = await api.create_app(down, settings, background=False)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
+        response = await test_client.get("/api/health")
+        assert response.status == 503
+        assert (await response.json())["status"] == "unavailable"
 
 
 async def test_create_get_event_update_delete(client: TestClient, redis: Redis) -> None:
