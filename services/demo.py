@@ -219,7 +219,9 @@ def print_banner(ports: dict[str, int], data_dir: Path) -> None:
 
 async def run_checks(stack: Stack, demo: DemoContext, timeout_s: float) -> list[CheckResult]:
     """Poll every service's check (and heartbeat) until all pass or ``timeout_s`` ends."""
-    deadline = time.monotonic() + timeout_s
+    started = time.monotonic()
+    deadline = started + timeout_s
+    passed: set[str] = set()
     while True:
         results = []
         statuses = {s.service: s for s in await read_service_status(demo.redis, SERVICES)}
@@ -234,6 +236,11 @@ async def run_checks(stack: Stack, demo: DemoContext, timeout_s: float) -> list[
                     service, False, result.produced, "no live heartbeat; " + result.detail
                 )
             results.append(result)
+            if result.ok and service not in passed:
+                passed.add(service)
+                click.echo(
+                    f"  {service} ok after {time.monotonic() - started:.0f}s: {result.detail}"
+                )
         dead = [c for c in stack.children if not c.running]
         if all(r.ok for r in results) or dead or time.monotonic() > deadline:
             for child in dead:
