@@ -1,9 +1,11 @@
 """Running a service's arq worker: settings and heartbeat in ``ctx``, one catch-all per job.
 
 A service's ``worker.py`` defines a ``WorkerSettings`` class (arq style) with ``service``,
-``functions`` (each wrapped with :func:`job`), optional ``cron_jobs``, ``settings_cls`` and
-``on_startup``/``on_shutdown`` hooks that create and close its clients. :func:`build_worker`
-turns it into an arq ``Worker`` on the service's own queue.
+``functions`` (each wrapped with :func:`job`), optional ``cron_jobs`` (a list, or a function
+of the service settings when a setting decides the schedule), ``settings_cls`` and
+``on_startup``/``on_shutdown`` hooks. Clients opened in ``on_startup`` go on
+``ctx["exit_stack"]``, which is closed after ``on_shutdown``. :func:`build_worker` turns it
+into an arq ``Worker`` on the service's own queue.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import functools
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from typing import Any
 
 from arq.worker import Retry, Worker
@@ -74,6 +77,7 @@ def build_worker(
     async def on_startup(ctx: dict[str, Any]) -> None:
         ctx["core"] = core
         ctx["settings"] = service_settings
+        ctx["exit_stack"] = AsyncExitStack()
         heartbeat = Heartbeat(ctx["redis"], service)
         ctx["heartbeat"] = heartbeat
         if service_startup is not None:
@@ -85,11 +89,12 @@ def build_worker(
         await ctx["heartbeat"].stop()
         if service_shutdown is not None:
             await service_shutdown(ctx)
+        await ctx["exit_stack"].aclose()
         log.info("worker.stopped", service=service)
 
     options: dict[str, Any] = {
         "functions": list(worker_settings.functions),
-        "cron_jobs": list(getattr(worker_settings, "cron_jobs", []) or []) or None,
+        "cron_jobs": _cron_jobs(worker_settings, service_settings) or None,
         "queue_name": queue_name(service),
         "redis_settings": redis_settings(core.redis_url or "", core.network_timeout_s),
         "on_startup": on_startup,
@@ -107,6 +112,11 @@ def build_worker(
     }
     options.update(overrides)
     return Worker(**options)
+
+
+def _cron_jobs(worker_settings: type, service_settings: Any) -> list[Any]:
+    crons = getattr(worker_settings, "cron_jobs", None) or []
+    return list(crons(service_settings) if callable(crons) else crons)
 
 
 async def run_worker(worker_settings: type, core: CoreSettings, *, burst: bool = False) -> None:

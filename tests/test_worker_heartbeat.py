@@ -76,3 +76,17 @@ def test_every_minutes_rejects_bad_interval() -> None:
     assert every_minutes(tick, 10).minute == {0, 10, 20, 30, 40, 50}
     with pytest.raises(ValueError, match="1..60 minutes"):
         every_minutes(tick, 0)
+
+
+def test_cron_schedule_follows_the_service_settings(
+    core: CoreSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.piwik.worker import WorkerSettings as PiwikWorker
+    from services.sync.worker import WorkerSettings as SyncWorker
+
+    monkeypatch.setenv("FORKLIFT_SYNC_INTERVAL_MINUTES", "15")
+    monkeypatch.setenv("FORKLIFT_PIWIK_DAILY_HOUR_UTC", "4")
+    (sync_all,) = build_worker(SyncWorker, core).cron_jobs
+    assert sync_all.name == "sync_all" and sync_all.minute == {0, 15, 30, 45}
+    (daily,) = build_worker(PiwikWorker, core).cron_jobs
+    assert daily.name == "piwik_daily" and daily.hour == {4}

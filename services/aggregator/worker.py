@@ -85,10 +85,7 @@ async def on_startup(ctx: dict[str, Any]) -> None:
         max_size=core.db_pool_max_size,
         command_timeout_s=core.db_command_timeout_s,
     )
-
-
-async def on_shutdown(ctx: dict[str, Any]) -> None:
-    await ctx["warehouse"].close()
+    ctx["exit_stack"].push_async_callback(ctx["warehouse"].close)
 
 
 class WorkerSettings:
@@ -101,7 +98,6 @@ class WorkerSettings:
     ]
     cron_jobs = [every_minutes(requeue_recent, 5, run_at_startup=True, name="requeue_recent")]
     on_startup = on_startup
-    on_shutdown = on_shutdown
     max_jobs = 4
     poll_delay_s = 0.02  # a backfill is thousands of ~10 ms jobs
     max_tries = MAX_TRIES

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from contextlib import AsyncExitStack
 from typing import Any
 
 from arq.cron import CronJob
@@ -15,7 +14,6 @@ from services.dynamo_pump.pump import plan
 from services.dynamo_pump.settings import DynamoSettings
 from shared.logging import get_logger
 from shared.queues import every_minutes
-from shared.settings import load_settings
 from shared.worker import job
 
 __all__ = ["WorkerSettings"]
@@ -30,12 +28,10 @@ async def plan_job(ctx: dict[str, Any]) -> dict:
     return await plan(pump.settings, pump.warehouse, pump.queues)
 
 
-class _CronJobs:
-    """The cron list, read when the worker is built (its interval is a setting)."""
-
-    def __get__(self, instance: object, owner: type) -> list[CronJob]:
-        minutes = load_settings(DynamoSettings).plan_interval_minutes
-        return [every_minutes(plan_job, minutes, run_at_startup=True, name="plan")]
+def cron_jobs(settings: DynamoSettings) -> list[CronJob]:
+    """Planning at start-up and every ``plan_interval_minutes``."""
+    minutes = settings.plan_interval_minutes
+    return [every_minutes(plan_job, minutes, run_at_startup=True, name="plan")]
 
 
 def _task_done(task: asyncio.Task) -> None:
@@ -44,9 +40,7 @@ def _task_done(task: asyncio.Task) -> None:
 
 
 async def on_startup(ctx: dict[str, Any]) -> None:
-    stack = AsyncExitStack()
-    ctx["dynamo_stack"] = stack
-    ctx["pump"] = await stack.enter_async_context(
+    ctx["pump"] = await ctx["exit_stack"].enter_async_context(
         open_pump(ctx["core"], ctx["settings"], ctx["redis"], ctx["heartbeat"])
     )
     ctx["pump_task"] = asyncio.create_task(ctx["pump"].run(), name="dynamo-pump")
@@ -58,14 +52,13 @@ async def on_shutdown(ctx: dict[str, Any]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await task
-    await ctx["dynamo_stack"].aclose()
 
 
 class WorkerSettings:
     service = "dynamo_pump"
     settings_cls = DynamoSettings
     functions: list[Any] = []
-    cron_jobs = _CronJobs()
+    cron_jobs = staticmethod(cron_jobs)
     on_startup = on_startup
     on_shutdown = on_shutdown
     max_jobs = 1

@@ -3,7 +3,6 @@ FORKLIFT_PIWIK_DAILY_HOUR_UTC, and runs ``import_day`` jobs queued by others."""
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +15,6 @@ from services.piwik.errors import PiwikError
 from services.piwik.importer import DayReport, import_day
 from services.piwik.settings import PiwikSettings
 from services.piwik.sites import find_site, load_sites
-from shared.settings import load_settings
 from shared.worker import job
 
 __all__ = ["WorkerSettings", "import_job_id"]
@@ -60,40 +58,31 @@ async def daily_job(ctx: dict[str, Any]) -> dict:
     return {"sites": len(reports), "hits": sum(r.count("hits") for r in reports)}
 
 
-class _CronJobs:
-    """The cron list, read when the worker is built (its hour is a setting)."""
-
-    def __get__(self, instance: object, owner: type) -> list[CronJob]:
-        hour = load_settings(PiwikSettings).daily_hour_utc
-        return [
-            cron(
-                daily_job,
-                name="piwik_daily",
-                hour={hour},
-                minute={15},
-                second={0},
-                run_at_startup=True,
-                unique=True,
-            )
-        ]
+def cron_jobs(settings: PiwikSettings) -> list[CronJob]:
+    """The daily import at ``daily_hour_utc``:15 (and at start-up)."""
+    return [
+        cron(
+            daily_job,
+            name="piwik_daily",
+            hour={settings.daily_hour_utc},
+            minute={15},
+            second={0},
+            run_at_startup=True,
+            unique=True,
+        )
+    ]
 
 
 async def on_startup(ctx: dict[str, Any]) -> None:
-    stack = AsyncExitStack()
-    ctx["piwik_stack"] = stack
-    ctx["piwik"] = await stack.enter_async_context(open_clients(ctx["core"], ctx["settings"]))
-
-
-async def on_shutdown(ctx: dict[str, Any]) -> None:
-    await ctx["piwik_stack"].aclose()
+    clients = open_clients(ctx["core"], ctx["settings"])
+    ctx["piwik"] = await ctx["exit_stack"].enter_async_context(clients)
 
 
 class WorkerSettings:
     service = "piwik"
     settings_cls = PiwikSettings
     functions = [func(import_day_job, name="import_day", keep_result=0)]
-    cron_jobs = _CronJobs()
+    cron_jobs = staticmethod(cron_jobs)
     on_startup = on_startup
-    on_shutdown = on_shutdown
     max_jobs = 1
     max_tries = 3

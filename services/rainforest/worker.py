@@ -3,7 +3,6 @@ retries every earlier failed upload, since failed files stay on disk)."""
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,16 +35,9 @@ async def rotate_logs(ctx: dict[str, Any]) -> dict[str, int]:
 
 
 async def on_startup(ctx: dict[str, Any]) -> None:
-    stack = AsyncExitStack()
-    ctx["exit_stack"] = stack
-    ctx["s3"] = await stack.enter_async_context(
-        aws_client(AwsConfig.from_settings(ctx["core"]), "s3")
-    )
+    s3 = aws_client(AwsConfig.from_settings(ctx["core"]), "s3")
+    ctx["s3"] = await ctx["exit_stack"].enter_async_context(s3)
     await ensure_bucket(ctx["s3"], ctx["settings"].s3_bucket)
-
-
-async def on_shutdown(ctx: dict[str, Any]) -> None:
-    await ctx["exit_stack"].aclose()
 
 
 class WorkerSettings:
@@ -54,5 +46,4 @@ class WorkerSettings:
     functions = [func(rotate_logs, name="rotate_logs", keep_result=0)]
     cron_jobs = [every_minutes(rotate_logs, 5, run_at_startup=True)]
     on_startup = on_startup
-    on_shutdown = on_shutdown
     max_tries = 3

@@ -3,7 +3,6 @@ FORKLIFT_SYNC_INTERVAL_MINUTES, and runs ``sync_table`` jobs queued by others.""
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
 from typing import Any
 
 from arq.cron import CronJob
@@ -14,7 +13,6 @@ from services.sync.errors import SyncError
 from services.sync.runner import SyncFailure, sync_all, sync_table
 from services.sync.settings import SyncSettings
 from shared.queues import every_minutes
-from shared.settings import load_settings
 from shared.worker import job
 
 __all__ = ["WorkerSettings"]
@@ -40,30 +38,22 @@ async def sync_all_job(ctx: dict[str, Any]) -> dict:
     return {"tables": len(results), "rows": rows}
 
 
-class _CronJobs:
-    """The cron list, read when the worker is built (its interval is a setting)."""
-
-    def __get__(self, instance: object, owner: type) -> list[CronJob]:
-        minutes = load_settings(SyncSettings).interval_minutes
-        return [every_minutes(sync_all_job, minutes, run_at_startup=True, name="sync_all")]
+def cron_jobs(settings: SyncSettings) -> list[CronJob]:
+    """``sync_all`` at start-up and every ``interval_minutes``."""
+    minutes = settings.interval_minutes
+    return [every_minutes(sync_all_job, minutes, run_at_startup=True, name="sync_all")]
 
 
 async def on_startup(ctx: dict[str, Any]) -> None:
-    stack = AsyncExitStack()
-    ctx["sync_stack"] = stack
-    ctx["sync"] = await stack.enter_async_context(open_clients(ctx["core"], ctx["redis"]))
-
-
-async def on_shutdown(ctx: dict[str, Any]) -> None:
-    await ctx["sync_stack"].aclose()
+    clients = open_clients(ctx["core"], ctx["redis"])
+    ctx["sync"] = await ctx["exit_stack"].enter_async_context(clients)
 
 
 class WorkerSettings:
     service = "sync"
     settings_cls = SyncSettings
     functions = [func(sync_table_job, name="sync_table", keep_result=0)]
-    cron_jobs = _CronJobs()
+    cron_jobs = staticmethod(cron_jobs)
     on_startup = on_startup
-    on_shutdown = on_shutdown
     max_jobs = 2
     max_tries = 1
