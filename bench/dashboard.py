@@ -38,7 +38,6 @@ from shared.db import quote_ident  # noqa: E402
 from shared.facts import FACT_TABLES  # noqa: E402
 from shared.settings import CoreSettings  # noqa: E402
 from tests import stack  # noqa: E402
-from tests.dashboard_api.conftest import ensure_fact_tables  # noqa: E402
 
 END = datetime(2026, 11, 1, tzinfo=UTC)
 DAYS = 30
@@ -117,7 +116,6 @@ async def bench(args: argparse.Namespace) -> None:
             source_dsn=source, warehouse_dsn=warehouse, redis_url=claim.url, _env_file=None
         )
         pool = await asyncpg.create_pool(warehouse, min_size=args.clients, max_size=args.clients)
-        await ensure_fact_tables(pool)
         t = time.perf_counter()
         rows = await generate(pool, args.campaigns, args.rows_per_hour)
         print(f"generated {rows:,} fact rows in {time.perf_counter() - t:.1f}s", flush=True)

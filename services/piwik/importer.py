@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import AsyncIterator
 from concurrent.futures import Executor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -51,7 +53,7 @@ class Clients:
 @dataclass
 class FileReport:
     key: str
-    status: str  # done | skipped | failed | partial | dry-run
+    status: str  # done | skipped | failed | partial | busy | dry-run
     lines: int = 0
     hits: int = 0
     bad_lines: int = 0
@@ -189,6 +191,21 @@ async def _dry_run_file(
     return FileReport(obj.key, "dry-run", len(parsed.lines), len(requests), parsed.bad_lines)
 
 
+@asynccontextmanager
+async def _file_lock(pool: asyncpg.Pool, key: FileKey) -> AsyncIterator[bool]:
+    """Hold a session advisory lock on (site, S3 key) while importing it; yields whether
+    this run got it, so two runs (the daily cron and a manual import) never send one file
+    at the same time."""
+    name = f"piwik:{key.site}:{key.s3_key}"
+    async with pool.acquire() as conn:
+        locked = await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", name)
+        try:
+            yield locked
+        finally:
+            if locked:
+                await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", name)
+
+
 async def _import_file(
     clients: Clients,
     settings: PiwikSettings,
@@ -199,6 +216,23 @@ async def _import_file(
     force: bool,
 ) -> FileReport:
     key = FileKey(site.name, day, obj.key, obj.etag)
+    async with _file_lock(clients.warehouse, key) as locked:
+        if not locked:
+            log.warning("piwik.file.busy", site=site.name, key=obj.key)
+            return FileReport(obj.key, "busy", error="being imported by another run")
+        return await _import_locked_file(clients, settings, site, key, obj, run_id, force)
+
+
+async def _import_locked_file(
+    clients: Clients,
+    settings: PiwikSettings,
+    site: Site,
+    key: FileKey,
+    obj: LogObject,
+    run_id: str,
+    force: bool,
+) -> FileReport:
+    day = key.day
     progress = await _progress(clients, settings, key, obj, run_id, force)
     if progress is None:
         return FileReport(obj.key, "skipped")

@@ -12,8 +12,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from services.dashboard_api.api import create_app
 from services.dashboard_api.passwords import make_django_hash
 from services.dashboard_api.settings import DashboardSettings
-from shared.db import quote_ident
-from shared.facts import FACT_TABLES
 from shared.settings import CoreSettings
 
 T0 = datetime(2026, 11, 20, tzinfo=UTC)
@@ -27,21 +25,6 @@ USERS = {
 }
 # campaign_id: (client_id, root_campaign_id)
 CAMPAIGNS = {10: (1, 10), 11: (1, 10), 12: (1, 12), 20: (2, 20)}
-
-
-async def ensure_fact_tables(warehouse: asyncpg.Pool) -> None:
-    """Create the fact tables from shared.facts when the template does not have them yet."""
-    for table in FACT_TABLES:
-        dim = (
-            f", {quote_ident(table.dimension.name)} {table.dimension.type}"
-            if table.dimension
-            else ""
-        )
-        facts = "".join(f", {quote_ident(f.name)} bigint NOT NULL DEFAULT 0" for f in table.facts)
-        await warehouse.execute(
-            f"CREATE TABLE IF NOT EXISTS {quote_ident(table.name)} "
-            f"(campaign_id bigint, hour timestamptz NOT NULL{dim}{facts})"
-        )
 
 
 async def seed_auth(source: asyncpg.Pool) -> None:
@@ -123,7 +106,6 @@ async def seed_warehouse(warehouse: asyncpg.Pool) -> None:
 
 @pytest_asyncio.fixture
 async def seeded(core: CoreSettings, source: asyncpg.Pool, warehouse: asyncpg.Pool) -> CoreSettings:
-    await ensure_fact_tables(warehouse)
     await seed_auth(source)
     await seed_warehouse(warehouse)
     return core

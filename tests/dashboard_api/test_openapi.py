@@ -18,11 +18,9 @@ from services.dashboard_api.api import create_app
 from services.dashboard_api.routes import ROUTES, openapi_document
 from services.main import cli
 from shared.cli import run_cli
-from shared.logging import configure_logging
 from shared.settings import CoreSettings
 from tests.dashboard_api.conftest import (
     dashboard_settings,
-    ensure_fact_tables,
     seed_auth,
     seed_warehouse,
 )
@@ -97,14 +95,12 @@ def live_url(core: CoreSettings, tmp_path: Path) -> Iterator[str]:
     async def seed() -> None:
         source = await asyncpg.create_pool(core.source_dsn, min_size=1, max_size=2)
         warehouse = await asyncpg.create_pool(core.warehouse_dsn, min_size=1, max_size=2)
-        await ensure_fact_tables(warehouse)
         await seed_auth(source)
         await seed_warehouse(warehouse)
         await source.close()
         await warehouse.close()
 
     asyncio.run(seed())
-    configure_logging()  # a capsys test before may have left structlog a closed stdout
     server = ServerThread(core, tmp_path)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

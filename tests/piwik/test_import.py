@@ -154,3 +154,25 @@ async def test_dry_run_writes_nothing(
     assert await warehouse.fetchval("SELECT count(*) FROM web_hits") == 0
     listed = await clients.s3.list_objects_v2(Bucket=settings.push_bucket)
     assert listed.get("KeyCount", 0) == 0
+
+
+async def test_a_file_another_run_is_importing_is_reported_busy_then_imported(
+    clients: Clients,
+    settings: PiwikSettings,
+    matomo: tuple[FakeMatomo, str],
+    warehouse: asyncpg.Pool,
+) -> None:
+    fake, _ = matomo
+    lines = await _seed_shop(clients, settings)
+    site = load_sites(settings.sites_file)["shop.example.com"]
+    name = f"piwik:{site.name}:shop/access.log.gz"
+    async with warehouse.acquire() as other_run:
+        assert await other_run.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", name)
+        report = await import_day(clients, settings, site, DAY)
+        await other_run.execute("SELECT pg_advisory_unlock(hashtext($1))", name)
+    assert not report.ok
+    assert [(f.status, f.sent) for f in report.files] == [("busy", 0)]
+    assert fake.hits == []
+    report = await import_day(clients, settings, site, DAY)
+    assert report.ok and [f.status for f in report.files] == ["done"]
+    assert len(fake.hits) == len(lines)
