@@ -29,6 +29,16 @@ class MetricQuery:
     sql: str
 
 
+# The campaigns under the roots as an array, so the planner uses the (campaign_id, hour)
+# index; a join on campaign_properties made it scan the hour range of every campaign
+# (2-3x slower on a 5M-row table).
+_CAMPAIGNS = (
+    "f.campaign_id = ANY(ARRAY(SELECT campaign_id FROM campaign_properties"
+    " WHERE root_campaign_id = ANY($1::bigint[])))"
+)
+_ROOT_JOIN = "JOIN campaign_properties cp ON cp.campaign_id = f.campaign_id\n"
+
+
 def _aggregate(metric: DashboardMetric) -> str:
     fact = quote_ident(metric.fact.name)
     if metric.fact.kind == "sum":
@@ -53,11 +63,11 @@ def metric_queries(grouping: Grouping) -> list[MetricQuery]:
     for metrics in by_table.values():
         table = metrics[0].table
         columns = ",\n  ".join(_aggregate(m) for m in metrics)
+        join = _ROOT_JOIN if grouping == "root" else ""
         sql = (
             f"SELECT {_key(grouping)} AS key,\n  {columns}\n"
-            f"FROM {quote_ident(table.name)} f\n"
-            "JOIN campaign_properties cp ON cp.campaign_id = f.campaign_id\n"
-            "WHERE cp.root_campaign_id = ANY($1::bigint[]) AND f.hour >= $2 AND f.hour < $3\n"
+            f"FROM {quote_ident(table.name)} f\n{join}"
+            f"WHERE {_CAMPAIGNS} AND f.hour >= $2 AND f.hour < $3\n"
             "GROUP BY 1"
         )
         queries.append(MetricQuery(table, tuple(m.name for m in metrics), sql))
