@@ -30,7 +30,7 @@ from redis.asyncio import Redis
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from services.dashboard_api.api import create_app  # noqa: E402
-from services.dashboard_api.metrics import metric_queries  # noqa: E402
+from services.dashboard_api.metrics import CAMPAIGNS_OF_ROOTS, metric_queries  # noqa: E402
 from services.dashboard_api.sessions import Session, SessionStore  # noqa: E402
 from services.dashboard_api.settings import DashboardSettings  # noqa: E402
 from services.migrations import migrate_warehouse  # noqa: E402
@@ -115,7 +115,10 @@ async def bench(args: argparse.Namespace) -> None:
         core = CoreSettings(
             source_dsn=source, warehouse_dsn=warehouse, redis_url=claim.url, _env_file=None
         )
-        pool = await asyncpg.create_pool(warehouse, min_size=args.clients, max_size=args.clients)
+        # the same statement handling as the API's pool (shared.db.create_pool custom_plans)
+        pool = await asyncpg.create_pool(
+            warehouse, min_size=args.clients, max_size=args.clients, statement_cache_size=0
+        )
         t = time.perf_counter()
         rows = await generate(pool, args.campaigns, args.rows_per_hour)
         print(f"generated {rows:,} fact rows in {time.perf_counter() - t:.1f}s", flush=True)
@@ -126,8 +129,9 @@ async def bench(args: argparse.Namespace) -> None:
 
         async def bare() -> None:
             root = roots[next(counter) % len(roots)]
+            campaigns = await pool.fetchval(CAMPAIGNS_OF_ROOTS, [root])
             for q in queries:
-                await pool.fetch(q.sql, [root], start, end)
+                await pool.fetch(q.sql, campaigns, start, end)
 
         base_s, base_lat = await load(args.clients, args.requests, bare)
         redis = Redis.from_url(claim.url)

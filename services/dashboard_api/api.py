@@ -149,7 +149,11 @@ async def _open(app: web.Application, core: CoreSettings, settings: DashboardSet
     secret = settings.secret()
     source = await create_pool(core.source_dsn, name="source", max_size=4, command_timeout_s=30)
     warehouse = await create_pool(
-        core.warehouse_dsn, name="warehouse", max_size=core.db_pool_max_size, command_timeout_s=30
+        core.warehouse_dsn,
+        name="warehouse",
+        max_size=core.db_pool_max_size,
+        command_timeout_s=30,
+        custom_plans=True,
     )
     redis = Redis.from_url(core.redis_url, socket_timeout=core.network_timeout_s)
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=settings.request_timeout_s))

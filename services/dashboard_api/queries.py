@@ -8,7 +8,12 @@ from typing import Any
 
 import asyncpg
 
-from services.dashboard_api.metrics import Grouping, merge_rows, metric_queries
+from services.dashboard_api.metrics import (
+    CAMPAIGNS_OF_ROOTS,
+    Grouping,
+    merge_rows,
+    metric_queries,
+)
 
 __all__ = [
     "fetch_login",
@@ -77,6 +82,12 @@ async def fetch_campaign_client(warehouse: asyncpg.Pool, campaign_id: int) -> in
     return rows[0]["client_id"] if rows else None
 
 
+async def campaigns_of_roots(warehouse: asyncpg.Pool, roots: Sequence[int]) -> list[int]:
+    """Every campaign id whose root is one of ``roots``."""
+    rows = await _fetch(warehouse, CAMPAIGNS_OF_ROOTS, list(roots))
+    return list(rows[0][0] or []) if rows else []
+
+
 async def fetch_metrics(
     warehouse: asyncpg.Pool,
     roots: Sequence[int],
@@ -86,7 +97,8 @@ async def fetch_metrics(
 ) -> dict[Any, dict[str, int]]:
     """The 8 dashboard metrics of ``roots`` over [start, end), keyed by root or time bucket."""
     queries = metric_queries(grouping)
-    results = [(q, await _fetch(warehouse, q.sql, list(roots), start, end)) for q in queries]
+    campaigns = await campaigns_of_roots(warehouse, roots)
+    results = [(q, await _fetch(warehouse, q.sql, campaigns, start, end)) for q in queries]
     return merge_rows(results, roots if grouping == "root" else ())
 
 
