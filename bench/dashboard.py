@@ -2,7 +2,7 @@
 concurrent clients vs the bare asyncpg queries of the same SQL, in the same run.
 
     python bench/dashboard.py --quick                                   # small, under a minute
-    python bench/dashboard.py --campaigns 200 --rows-per-hour 40        # ~5M-event scale
+    python bench/dashboard.py                      # 5.5M fact rows, what 5M events aggregate to
 
 Fact rows are generated directly (campaigns x hours x distinct rows per hour in every fact
 table), sized like the aggregator's output of the demo data scaled up. Prints requests/s,
@@ -190,10 +190,10 @@ def main() -> None:
     )
     parser.add_argument("--campaigns", type=int, default=200, help="campaigns (a root every 4)")
     parser.add_argument(
-        "--rows-per-hour", type=int, default=40, help="dimension rows per campaign-hour"
+        "--rows-per-hour", type=int, default=8, help="dimension rows per campaign-hour (8)"
     )
     parser.add_argument("--clients", type=int, default=32, help="concurrent clients")
-    parser.add_argument("--requests", type=int, default=2000, help="requests per side")
+    parser.add_argument("--requests", type=int, default=300, help="requests per side (300)")
     parser.add_argument(
         "--quick", action="store_true", help="small size: 20 campaigns, 4 rows/hour, 400 requests"
     )
