@@ -13,7 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -127,20 +127,35 @@ def python_module(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
 
-def wait_for_http(url: str, child: ChildProcess, timeout_s: float = 30.0) -> None:
-    """Wait until ``url`` answers any HTTP status; fail early if ``child`` exited."""
+def _wait_until(
+    child: ChildProcess, ready: Callable[[], bool], where: str, timeout_s: float
+) -> None:
+    """Poll ``ready`` (an OSError counts as not yet) until it is true; fail early if
+    ``child`` exited, with EmbeddedError naming ``where`` after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not child.running:
             raise EmbeddedError(f"{child.name} exited at start:\n{child.log_tail()}")
         try:
-            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - loopback URL we built
+            if ready():
                 return
-        except urllib.error.HTTPError:
-            return
         except OSError:
-            time.sleep(0.2)
-    raise EmbeddedError(f"{child.name} did not answer at {url} within {timeout_s:.0f}s")
+            pass
+        time.sleep(0.1)
+    raise EmbeddedError(f"{child.name} did not answer at {where} within {timeout_s:.0f}s")
+
+
+def wait_for_http(url: str, child: ChildProcess, timeout_s: float = 30.0) -> None:
+    """Wait until ``url`` answers any HTTP status; fail early if ``child`` exited."""
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - loopback URL we built
+                return True
+        except urllib.error.HTTPError:
+            return True
+
+    _wait_until(child, answers, url, timeout_s)
 
 
 def start_redis(data_dir: Path, port: int) -> tuple[ChildProcess, str]:
@@ -166,23 +181,16 @@ def start_redis(data_dir: Path, port: int) -> tuple[ChildProcess, str]:
         "daemonize no\n"
     )
     child = ChildProcess("redis", [redis_server, str(config)], {}, data_dir / "logs")
-    _wait_for_redis(child, port)
+    try:
+        _wait_until(child, lambda: _answers_ping(port), f"port {port}", timeout_s=20)
+    except EmbeddedError:
+        child.terminate()
+        child.wait_stopped(timeout_s=5)
+        raise
     return child, f"redis://127.0.0.1:{port}/0"
 
 
-def _wait_for_redis(child: ChildProcess, port: int, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not child.running:
-            raise EmbeddedError(f"embedded Redis exited at start:\n{child.log_tail()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
-                sock.sendall(b"PING\r\n")
-                if sock.recv(16).startswith(b"+PONG"):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    child.terminate()
-    child.wait_stopped(timeout_s=5)
-    raise EmbeddedError(f"embedded Redis did not answer on port {port} within {timeout_s:.0f}s")
+def _answers_ping(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+        sock.sendall(b"PING\r\n")
+        return sock.recv(16).startswith(b"+PONG")
