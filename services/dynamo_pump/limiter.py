@@ -62,12 +62,12 @@ _SETTLE = (
     + """
 tokens = math.min(rate * factor * burst, tokens + tonumber(ARGV[4]) - tonumber(ARGV[5]))
 local usage = KEYS[2] .. math.floor(now)
-redis.call('INCRBY', usage, string.format('%d', math.floor(tonumber(ARGV[5]) * 1000 + 0.5)))
+redis.call('INCRBY', usage, string.format('%d', math.floor(tonumber(ARGV[5]) * MILLI + 0.5)))
 redis.call('EXPIRE', usage, 300)
 """
     + _SAVE
     + "return tostring(factor)"
-)
+).replace("MILLI", str(_MILLI))
 
 # ARGV: rate, burst_s, recover_per_s, min_factor. Returns the new factor.
 _THROTTLED = (

@@ -2,8 +2,8 @@
 
 Every route but ``GET /api/health`` needs ``Authorization: Bearer <token>``
 (FORKLIFT_RAINFOREST_API_TOKEN, a comma-separated list allowed): 401 without, 403 with a
-wrong token. Errors are JSON
-``{"error": ..., "field": ...}``. No response ever contains a gateway secret.
+wrong token. Errors are JSON ``{"error": ..., "field": ...}``. No response ever contains a
+gateway secret.
 """
 
 from __future__ import annotations

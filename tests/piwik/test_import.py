@@ -12,8 +12,12 @@ from services.piwik.fake_matomo import FakeMatomo
 from services.piwik.importer import Clients, import_day
 from services.piwik.samples import combined_lines, w3c_lines
 from services.piwik.settings import PiwikSettings
-from services.piwik.sites import load_sites
+from services.piwik.sites import Site, load_sites
 from tests.piwik.conftest import DAY, DAY_START, expected_identities, identity, put_log
+
+
+def _shop(settings: PiwikSettings) -> Site:
+    return load_sites(settings.sites_file)["shop.example.com"]
 
 
 async def _seed_shop(clients: Clients, settings: PiwikSettings, count: int = 400) -> list[str]:
@@ -33,7 +37,7 @@ async def test_import_sends_loads_archives_and_rerun_skips(
 ) -> None:
     fake, _ = matomo
     lines = await _seed_shop(clients, settings)
-    site = load_sites(settings.sites_file)["shop.example.com"]
+    site = _shop(settings)
     in_day = len(lines)  # the 40 lines before the day are not this day's
     report = await import_day(clients, settings, site, DAY)
     assert report.ok and [f.key for f in report.files] == ["shop/access.log.gz"]
@@ -75,7 +79,7 @@ async def test_matomo_down_leaves_file_resumable_then_each_hit_once(
 ) -> None:
     fake, _ = matomo
     lines = await _seed_shop(clients, settings, count=1000)
-    site = load_sites(settings.sites_file)["shop.example.com"]
+    site = _shop(settings)
     fake.fail_after = 4  # the "crash": Matomo stops answering after 4 batches
     report = await import_day(clients, settings, site, DAY)
     [file] = report.files
@@ -101,7 +105,7 @@ async def test_retries_ride_out_500s_and_visitor_order_holds(
 ) -> None:
     fake, _ = matomo
     await _seed_shop(clients, settings, count=600)
-    site = load_sites(settings.sites_file)["shop.example.com"]
+    site = _shop(settings)
     fake.fail_next = 1  # one 500, retried
     report = await import_day(clients, settings, site, DAY)
     assert report.ok and fake.fail_next == 0
@@ -146,7 +150,7 @@ async def test_dry_run_writes_nothing(
     warehouse: asyncpg.Pool,
 ) -> None:
     await _seed_shop(clients, settings)
-    site = load_sites(settings.sites_file)["shop.example.com"]
+    site = _shop(settings)
     report = await import_day(clients, settings, site, DAY, dry_run=True)
     assert [f.status for f in report.files] == ["dry-run"] and report.files[0].hits > 300
     assert matomo[0].hits == [] and matomo[0].bulk_requests == 0
@@ -164,7 +168,7 @@ async def test_a_file_another_run_is_importing_is_reported_busy_then_imported(
 ) -> None:
     fake, _ = matomo
     lines = await _seed_shop(clients, settings)
-    site = load_sites(settings.sites_file)["shop.example.com"]
+    site = _shop(settings)
     name = f"piwik:{site.name}:shop/access.log.gz"
     async with warehouse.acquire() as other_run:
         assert await other_run.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", name)
