@@ -46,7 +46,9 @@ class CoreSettings(BaseSettings):
 
     model_config = forklift_config()
 
-    source_dsn: str | None = Field(None, description="Source (RDS) Postgres DSN")
+    source_dsn: str | None = Field(
+        None, description="Source (RDS) DSN: postgresql://... or mysql:// (mariadb://)..."
+    )
     warehouse_dsn: str | None = Field(None, description="Warehouse Postgres/Redshift DSN")
     warehouse_dialect: Literal["postgres", "redshift"] = "postgres"
     redis_url: str | None = Field(None, description="Redis URL for queues, locks, heartbeats")
@@ -61,7 +63,12 @@ class CoreSettings(BaseSettings):
     db_command_timeout_s: float = Field(300.0, gt=0)
     network_timeout_s: float = Field(30.0, gt=0)
 
-    @field_validator("source_dsn", "warehouse_dsn")
+    @field_validator("source_dsn")
+    @classmethod
+    def _source_dsn(cls, value: str | None) -> str | None:
+        return _check_dsn(value, ("postgres", "postgresql", "mysql", "mariadb"))
+
+    @field_validator("warehouse_dsn")
     @classmethod
     def _postgres_dsn(cls, value: str | None) -> str | None:
         return _check_dsn(value, ("postgres", "postgresql", "redshift"))

@@ -1,4 +1,5 @@
-"""Reading a table's columns and primary key from a Postgres catalog (source or warehouse)."""
+"""Reading a table's columns and primary key from a Postgres catalog (source or warehouse);
+the shapes every source dialect's catalog reader returns."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ __all__ = ["ColumnInfo", "TableInfo", "read_table"]
 
 @dataclass(frozen=True)
 class ColumnInfo:
-    """One column as the catalog describes it (``pg_type`` is ``format_type`` text)."""
+    """One column as the catalog describes it: ``source_type`` is Postgres ``format_type``
+    text, or MySQL ``COLUMN_TYPE`` text."""
 
     name: str
-    pg_type: str
+    source_type: str
     not_null: bool
 
 
@@ -34,7 +36,7 @@ class TableInfo:
 
 
 _COLUMNS_SQL = """
-SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS pg_type,
+SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS source_type,
        a.attnotnull AS not_null
 FROM pg_attribute a
 WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
@@ -58,6 +60,6 @@ async def read_table(conn: asyncpg.Connection, table: str) -> TableInfo | None:
     key = await conn.fetch(_PRIMARY_KEY_SQL, regclass)
     return TableInfo(
         name=table,
-        columns=tuple(ColumnInfo(r["name"], r["pg_type"], r["not_null"]) for r in rows),
+        columns=tuple(ColumnInfo(r["name"], r["source_type"], r["not_null"]) for r in rows),
         primary_key=tuple(r["name"] for r in key),
     )

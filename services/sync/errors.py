@@ -11,6 +11,7 @@ __all__ = [
     "SchemaMismatch",
     "TableBusy",
     "StorageError",
+    "SourceRowTooLarge",
 ]
 
 
@@ -42,3 +43,7 @@ class TableBusy(SyncError):
 
 class StorageError(SyncError):
     """S3 failed after bounded retries."""
+
+
+class SourceRowTooLarge(SyncError):
+    """A MySQL row's CSV line is longer than the server's max_allowed_packet."""

@@ -1,4 +1,4 @@
-"""Streaming a query out of the source as gzip CSV parts on S3, uploaded while it runs."""
+"""Streaming rows out of the source as gzip CSV parts on S3, uploaded while they come."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from services.sync.layout import part_key, record_end
 from services.sync.s3 import put_bytes
 from shared.logging import get_logger
 
-__all__ = ["ExportTarget", "ExportResult", "export_query"]
+__all__ = ["ExportTarget", "ExportResult", "PartWriter", "export_stream", "export_query"]
 
 log = get_logger("forklift.sync.export")
 
@@ -39,7 +39,8 @@ class ExportTarget:
 
 @dataclass
 class ExportResult:
-    """What an export produced: ``parts`` are ``(key, gzip size)`` in order."""
+    """What an export produced: ``parts`` are ``(key, gzip size)`` in order; ``nulled``
+    counts, per column, values the source could not express that were sent as NULL."""
 
     rows: int = 0
     raw_bytes: int = 0
@@ -47,10 +48,11 @@ class ExportResult:
     parts: list[tuple[str, int]] = field(default_factory=list)
     export_s: float = 0.0
     upload_s: float = 0.0
+    nulled: dict[str, int] = field(default_factory=dict)
 
 
-class _Parts:
-    """Cuts the COPY stream into whole-record parts and feeds them to the uploaders."""
+class PartWriter:
+    """Cuts a CSV stream into whole-record parts and feeds them to the uploaders."""
 
     def __init__(self, target: ExportTarget, queue: asyncio.Queue) -> None:
         self.target = target
@@ -59,12 +61,20 @@ class _Parts:
         self.count = 0
 
     async def write(self, data: bytes) -> None:
+        """Add any chunk of the stream (cut at record boundaries found by scanning)."""
         self.buffer.extend(data)
         if len(self.buffer) >= self.target.part_size_bytes:
             cut = record_end(self.buffer)
             if cut:
                 await self._emit(bytes(self.buffer[:cut]))
                 del self.buffer[:cut]
+
+    async def write_records(self, data: bytes) -> None:
+        """Add whole records (``data`` ends at a record boundary)."""
+        self.buffer.extend(data)
+        if len(self.buffer) >= self.target.part_size_bytes:
+            await self._emit(bytes(self.buffer))
+            self.buffer.clear()
 
     async def finish(self) -> None:
         if self.buffer:
@@ -97,6 +107,36 @@ async def _uploader(
             await on_part(key)
 
 
+Producer = Callable[[PartWriter, ExportResult], Awaitable[int]]
+
+
+async def export_stream(
+    s3: Any, target: ExportTarget, produce: Producer, on_part: PartCallback | None = None
+) -> ExportResult:
+    """Run ``produce(writer, result)``, which writes CSV into ``writer`` and returns the
+    rows written, into gzip parts of about ``part_size_bytes`` raw bytes each,
+    ``upload_concurrency`` of them compressed and uploaded at once; ``on_part(key)`` is
+    awaited as each part lands (in any order)."""
+    result = ExportResult()
+    queue: asyncio.Queue = asyncio.Queue(maxsize=target.upload_concurrency)
+    parts = PartWriter(target, queue)
+    sizes: dict[int, tuple[str, int]] = {}
+    started = time.monotonic()
+    async with task_group() as group:
+        for _ in range(target.upload_concurrency):
+            group.create_task(_uploader(s3, target, queue, result, sizes, on_part))
+        # An uploader's failure cancels the producer; its failure cancels the uploaders.
+        rows = await produce(parts, result)
+        await parts.finish()
+        for _ in range(target.upload_concurrency):
+            await queue.put(None)
+        result.export_s = time.monotonic() - started
+    result.upload_s = time.monotonic() - started - result.export_s
+    result.rows = rows
+    result.parts = [sizes[n] for n in sorted(sizes)]
+    return result
+
+
 async def export_query(
     conn: asyncpg.Connection,
     s3: Any,
@@ -105,24 +145,10 @@ async def export_query(
     *args: Any,
     on_part: PartCallback | None = None,
 ) -> ExportResult:
-    """Run ``COPY (query) TO STDOUT`` as CSV into gzip parts of about ``part_size_bytes``
-    raw bytes each, ``upload_concurrency`` of them compressed and uploaded at once;
-    ``on_part(key)`` is awaited as each part lands (in any order)."""
-    result = ExportResult()
-    queue: asyncio.Queue = asyncio.Queue(maxsize=target.upload_concurrency)
-    parts = _Parts(target, queue)
-    sizes: dict[int, tuple[str, int]] = {}
-    started = time.monotonic()
-    async with task_group() as group:
-        for _ in range(target.upload_concurrency):
-            group.create_task(_uploader(s3, target, queue, result, sizes, on_part))
-        # An uploader's failure cancels this COPY; a COPY failure cancels the uploaders.
+    """Export ``COPY (query) TO STDOUT`` as CSV (a Postgres source) with ``export_stream``."""
+
+    async def produce(parts: PartWriter, result: ExportResult) -> int:
         status = await conn.copy_from_query(query, *args, output=parts.write, format="csv")
-        await parts.finish()
-        for _ in range(target.upload_concurrency):
-            await queue.put(None)
-        result.export_s = time.monotonic() - started
-    result.upload_s = time.monotonic() - started - result.export_s
-    result.rows = int(status.split()[-1])
-    result.parts = [sizes[n] for n in sorted(sizes)]
-    return result
+        return int(status.split()[-1])
+
+    return await export_stream(s3, target, produce, on_part)

@@ -15,21 +15,21 @@ import asyncpg
 from redis.asyncio import Redis
 
 from services.sync import dialects
-from services.sync.catalog import TableInfo, read_table
+from services.sync.catalog import TableInfo
 from services.sync.concurrency import task_group
 from services.sync.errors import SchemaMismatch, StorageError, UnknownTable
-from services.sync.export import ExportResult, ExportTarget, PartCallback, export_query
+from services.sync.export import ExportResult, ExportTarget, PartCallback
 from services.sync.layout import manifest_json, manifest_key, new_run_id, table_prefix
 from services.sync.load import load_postgres, load_redshift
 from services.sync.locks import table_lock
 from services.sync.s3 import delete_prefix, put_bytes
 from services.sync.settings import Mode, SyncSettings
-from services.sync.types import map_type
+from services.sync.source import SyncSource
 from services.sync.warehouse import Landing, discard, prepare, publish
-from shared.db import quote_ident
 from shared.errors import ForkliftError
 from shared.logging import get_logger
 from shared.queues import enqueue
+from shared.source import SOURCE_ERRORS
 
 __all__ = [
     "SyncClients",
@@ -48,6 +48,7 @@ _TABLE_FAILURES = (
     ForkliftError,
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    *SOURCE_ERRORS,
     OSError,
     TimeoutError,
 )
@@ -60,7 +61,7 @@ HOUR_COLUMNS = {"events": "created"}
 class SyncClients:
     """Open clients a sync uses (created and closed by the CLI command or worker)."""
 
-    source: asyncpg.Pool
+    source: SyncSource
     warehouse: asyncpg.Pool
     s3: Any
     redis: Redis
@@ -80,13 +81,20 @@ class TableReport:
     parts: int = 0
     phases_s: dict[str, float] = field(default_factory=dict)
     hours: list[str] = field(default_factory=list)
+    # Per column, values the source holds that the warehouse cannot (zero dates) sent as NULL.
+    nulled: dict[str, int] = field(default_factory=dict)
 
     def line(self) -> str:
         phases = " ".join(f"{name}={s:.2f}s" for name, s in self.phases_s.items())
+        nulled = ""
+        if self.nulled:
+            columns = ", ".join(f"{name}={n}" for name, n in self.nulled.items())
+            nulled = f" invalid_dates={sum(self.nulled.values())} ({columns})"
         return (
             f"{self.table}: {self.mode} rows={self.rows} raw_bytes={self.raw_bytes}"
-            f" gzip_bytes={self.gzip_bytes} parts={self.parts} {phases}"
-        ).rstrip()
+            f" gzip_bytes={self.gzip_bytes} parts={self.parts} {phases}".rstrip()
+            + nulled
+        )
 
 
 @dataclass
@@ -98,12 +106,6 @@ class SyncFailure:
 
     def line(self) -> str:
         return f"{self.table}: FAILED {self.error}"
-
-
-def _mapped_columns(info: TableInfo, dialect: str) -> list[tuple[str, str, bool]]:
-    return [
-        (c.name, map_type(info.name, c.name, c.pg_type, dialect), c.not_null) for c in info.columns
-    ]
 
 
 async def _watermark(conn: asyncpg.Connection, table: str) -> datetime | None:
@@ -122,18 +124,13 @@ async def _plan(
 ) -> tuple[TableInfo, list[tuple[str, str, bool]], Mode, tuple[Any, ...]]:
     """Read the source catalog, map its types, choose the effective mode and the cursor
     range ``(lower, upper)`` (empty for a full export)."""
-    async with clients.source.acquire() as conn:
-        info = await read_table(conn, table)
-        if info is None:
-            raise SchemaMismatch(f"{table}: no such table in the source database")
-        mapped = _mapped_columns(info, clients.dialect)
-        cursor = settings.cursor_column
-        has_cursor = cursor in info.column_names
-        upper = (
-            await conn.fetchval(f"SELECT max({quote_ident(cursor)}) FROM {quote_ident(table)}")  # noqa: S608
-            if has_cursor
-            else None
-        )
+    info = await clients.source.describe(table)
+    if info is None:
+        raise SchemaMismatch(f"{table}: no such table in the source database")
+    mapped = clients.source.warehouse_columns(info, clients.dialect)
+    cursor = settings.cursor_column
+    has_cursor = cursor in info.column_names
+    upper = await clients.source.max_value(table, cursor) if has_cursor else None
     if mode == "incremental":
         _check_incremental(info, cursor)
         async with clients.warehouse.acquire() as conn:
@@ -165,13 +162,8 @@ async def _export(
         gzip_level=settings.gzip_level,
         upload_concurrency=settings.upload_concurrency,
     )
-    if mode == "incremental":
-        query = dialects.select_sql(info.name, info.column_names, settings.cursor_column)
-        args: tuple[Any, ...] = cursor_range
-    else:
-        query, args = dialects.select_sql(info.name, info.column_names), ()
-    async with clients.source.acquire() as conn:
-        result = await export_query(conn, clients.s3, target, query, *args, on_part=on_part)
+    cursor = settings.cursor_column if mode == "incremental" else None
+    result = await clients.source.export(clients.s3, target, info, cursor, cursor_range, on_part)
     key = manifest_key(settings.prefix, info.name, run_id)
     await put_bytes(
         clients.s3,
@@ -253,6 +245,9 @@ async def _after_commit(
     await _notify_aggregator(clients.redis, table, report.hours)
     report.rows, report.parts = exported.rows, len(exported.parts)
     report.raw_bytes, report.gzip_bytes = exported.raw_bytes, exported.gzip_bytes
+    report.nulled = exported.nulled
+    if report.nulled:
+        log.warning("sync.invalid_dates_nulled", table=table, columns=report.nulled)
     log.info(
         "sync.table.done",
         table=table,

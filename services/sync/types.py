@@ -31,6 +31,7 @@ _POSTGRES_TYPES = frozenset(
         "uuid",
         "bytea",
         "inet",
+        "bit",
     }
 )
 _REDSHIFT_MAX_VARCHAR = 65535
@@ -72,6 +73,8 @@ def _redshift(base: str, mods: list[int], is_array: bool) -> str | None:
     if base == "numeric":
         precision, scale = (mods + [0])[:2] if mods else (38, 10)
         return f"NUMERIC({min(precision, 38)},{min(scale, 37)})"
+    if base == "bit":
+        return f"VARCHAR({mods[0] if mods else 1})"  # the bits as '0'/'1' text
     if base in ("character varying", "character"):
         # Redshift lengths are bytes; a UTF-8 character takes up to 4.
         length = min(4 * mods[0], _REDSHIFT_MAX_VARCHAR) if mods else _REDSHIFT_MAX_VARCHAR
