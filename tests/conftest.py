@@ -4,6 +4,8 @@
   clones of migrated templates), this run's Redis db (flushed) and the moto server.
 - ``source``/``warehouse``: asyncpg pools on those databases; ``redis``: a client on the db.
 - ``aws``: AwsConfig for the moto server.
+- ``mysql_core``/``mysql_source``: the same with a MySQL source instead: this test's own
+  migrated MariaDB database (a run-unique name, dropped after the test).
 - ``cli_env``: the same configuration as FORKLIFT_* environment variables (for the CLI).
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
@@ -22,6 +25,7 @@ from redis.asyncio import Redis
 from services.migrations import migrate_source, migrate_warehouse
 from shared.aws import AwsConfig
 from shared.settings import CoreSettings
+from shared.source import SourceDatabase, open_source
 from tests import stack
 
 
@@ -140,6 +144,39 @@ async def redis(core: CoreSettings) -> AsyncIterator[Redis]:
     client = Redis.from_url(core.redis_url)
     yield client
     await client.aclose()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def mysql_run(run_prefix: str) -> AsyncIterator[str]:
+    """This run's prefix of MariaDB database names; whatever is left is dropped at the end."""
+    yield run_prefix
+    await stack.drop_mysql_databases(run_prefix)
+
+
+@asynccontextmanager
+async def mysql_source_dsn(prefix: str) -> AsyncIterator[str]:
+    """A migrated MariaDB source database of the caller's own, dropped on exit."""
+    name = f"{prefix}{next(_db_counter)}_mysql"
+    dsn = await stack.create_mysql_database(name)
+    try:
+        await migrate_source(dsn)
+        yield dsn
+    finally:
+        await stack.drop_mysql_databases(name)
+
+
+@pytest_asyncio.fixture
+async def mysql_core(core: CoreSettings, mysql_run: str) -> AsyncIterator[CoreSettings]:
+    """``core`` with a MySQL source: a migrated MariaDB database of this test's own."""
+    async with mysql_source_dsn(mysql_run) as dsn:
+        yield core.model_copy(update={"source_dsn": dsn})
+
+
+@pytest_asyncio.fixture
+async def mysql_source(mysql_core: CoreSettings) -> AsyncIterator[SourceDatabase]:
+    db = await open_source(mysql_core.source_dsn or "")
+    yield db
+    await db.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
-"""Real servers for the test suite: per-run Postgres databases, a claimed Redis db number,
-an in-process moto server. Nothing here is mocked: tests talk to real servers over sockets.
+"""Real servers for the test suite: per-run Postgres and MariaDB databases, a claimed Redis
+db number, an in-process moto server. Nothing here is mocked: tests talk to real servers
+over sockets.
 
 Runs never collide: database names carry a run id, and each run claims a Redis db number
 with SET NX in db 0 before using it.
@@ -14,9 +15,12 @@ from dataclasses import dataclass
 import asyncpg
 import redis
 
+from shared.mysql import connect_mysql, quote_mysql_ident
+
 PG_ADMIN_DSN = os.environ.get(
     "FORKLIFT_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+MYSQL_ADMIN_DSN = os.environ.get("FORKLIFT_TEST_MYSQL_DSN", "mysql://root@127.0.0.1:3306/")
 REDIS_BASE_URL = os.environ.get("FORKLIFT_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 CLAIM_TTL_S = 4 * 3600
 
@@ -50,6 +54,35 @@ async def drop_databases(prefix: str) -> None:
             await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+def mysql_dsn_for(database: str) -> str:
+    base = MYSQL_ADMIN_DSN.split("?", 1)[0].rstrip("/")
+    if base.count("/") > 2:  # the admin DSN names a database: replace it
+        base = base.rsplit("/", 1)[0]
+    return f"{base}/{database}"
+
+
+async def create_mysql_database(name: str) -> str:
+    conn = await connect_mysql(MYSQL_ADMIN_DSN, database_required=False)
+    try:
+        async with conn.cursor() as cursor:
+            await cursor.execute(f"CREATE DATABASE {quote_mysql_ident(name)} CHARACTER SET utf8mb4")
+    finally:
+        conn.close()
+    return mysql_dsn_for(name)
+
+
+async def drop_mysql_databases(prefix: str) -> None:
+    conn = await connect_mysql(MYSQL_ADMIN_DSN, database_required=False)
+    try:
+        async with conn.cursor() as cursor:
+            await cursor.execute("SHOW DATABASES")
+            for (name,) in await cursor.fetchall():
+                if name.startswith(prefix):
+                    await cursor.execute(f"DROP DATABASE IF EXISTS {quote_mysql_ident(name)}")
+    finally:
+        conn.close()
 
 
 @dataclass

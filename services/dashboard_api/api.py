@@ -35,6 +35,7 @@ from services.dashboard_api.settings import DashboardSettings
 from shared.db import create_pool
 from shared.logging import get_logger
 from shared.settings import CoreSettings
+from shared.source import open_source
 
 __all__ = ["settings_cls", "create_app"]
 
@@ -147,7 +148,7 @@ async def not_found(request: web.Request) -> web.Response:
 async def _open(app: web.Application, core: CoreSettings, settings: DashboardSettings) -> None:
     core.require("source_dsn", "warehouse_dsn", "redis_url")
     secret = settings.secret()
-    source = await create_pool(core.source_dsn, name="source", max_size=4, command_timeout_s=30)
+    source = await open_source(core.source_dsn, name="source", max_size=4, command_timeout_s=30)
     warehouse = await create_pool(
         core.warehouse_dsn,
         name="warehouse",

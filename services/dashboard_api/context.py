@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from services.dashboard_api.sessions import SessionStore, Throttle
 from services.dashboard_api.settings import DashboardSettings
 from shared.settings import CoreSettings
+from shared.source import SourceDatabase
 
 __all__ = ["AppContext", "APP_CONTEXT", "TOKEN", "SESSION", "NEW_TOKEN", "CLEAR_COOKIE"]
 
@@ -20,7 +21,7 @@ __all__ = ["AppContext", "APP_CONTEXT", "TOKEN", "SESSION", "NEW_TOKEN", "CLEAR_
 class AppContext:
     core: CoreSettings
     settings: DashboardSettings
-    source: asyncpg.Pool
+    source: SourceDatabase  # Django's auth tables: Postgres or MySQL
     warehouse: asyncpg.Pool
     redis: Redis
     sessions: SessionStore

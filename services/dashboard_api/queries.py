@@ -1,4 +1,5 @@
-"""Reads from the source (Django auth) and the warehouse. A missing table reads as empty."""
+"""Reads from the source (Django auth, Postgres or MySQL) and the warehouse. A missing table
+reads as empty."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from services.dashboard_api.metrics import (
     merge_rows,
     metric_queries,
 )
+from shared.source import SourceDatabase, SourceTableMissing
 
 __all__ = [
     "fetch_login",
@@ -38,17 +40,31 @@ async def _fetch(pool: asyncpg.Pool, sql: str, *args: Any) -> list[asyncpg.Recor
         return []
 
 
-async def fetch_login(source: asyncpg.Pool, username: str) -> asyncpg.Record | None:
-    rows = await _fetch(
-        source,
-        "SELECT id, password, is_superuser, is_active FROM auth_user WHERE username = $1",
-        username,
-    )
+_LOGIN_SQL = "SELECT id, password, is_superuser, is_active FROM auth_user WHERE username = $1"
+# MySQL compares by the column's collation, usually blind to case and trailing spaces: the
+# UTF-8 bytes must match too, so a username logs in exactly as it would on Postgres.
+_MYSQL_LOGIN_SQL = (
+    _LOGIN_SQL + " AND CAST(CONVERT(username USING utf8mb4) AS BINARY) = CAST($1 AS BINARY)"
+)
+
+
+async def _fetch_source(source: SourceDatabase, sql: str, *args: Any) -> list[Any]:
+    """Rows of ``sql`` from the source; none when a table it reads does not exist yet."""
+    try:
+        return await source.fetch(sql, *args)
+    except SourceTableMissing:
+        return []
+
+
+async def fetch_login(source: SourceDatabase, username: str) -> Any | None:
+    """The ``auth_user`` row of ``username`` (exact match), or None."""
+    sql = _MYSQL_LOGIN_SQL if source.dialect == "mysql" else _LOGIN_SQL
+    rows = await _fetch_source(source, sql, username)
     return rows[0] if rows else None
 
 
-async def fetch_user_clients(source: asyncpg.Pool, user_id: int) -> list[int]:
-    rows = await _fetch(
+async def fetch_user_clients(source: SourceDatabase, user_id: int) -> list[int]:
+    rows = await _fetch_source(
         source,
         "SELECT DISTINCT cag.client_id FROM auth_user_groups ug "
         "JOIN clients_auth_groups cag ON cag.group_id = ug.group_id "

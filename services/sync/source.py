@@ -40,8 +40,10 @@ __all__ = ["SyncSource", "PostgresSyncSource", "MySQLSyncSource", "open_sync_sou
 
 WarehouseColumns = list[tuple[str, str, bool]]
 
-# Rows per fetch from MySQL; the socket is read only while a batch is fetched.
+# Rows per fetch from MySQL (fewer for small parts, which are cut between batches); the
+# socket is read only while a batch is fetched.
 _MYSQL_BATCH_ROWS = 5000
+_MYSQL_BATCH_BYTES_GUESS = 2048
 
 
 class SyncSource(ABC):
@@ -214,8 +216,11 @@ class MySQLSyncSource(SyncSource):
             stream = conn.cursor(SSCursor)
             await stream.execute(sql, args)
             paced = _ReadWhileFetching(conn)
+            size = max(
+                16, min(_MYSQL_BATCH_ROWS, target.part_size_bytes // _MYSQL_BATCH_BYTES_GUESS)
+            )
             try:  # on a failure the connection is closed unread (closing the cursor would drain it)
-                while batch := await paced.fetch(stream, _MYSQL_BATCH_ROWS):
+                while batch := await paced.fetch(stream, size):
                     try:
                         data = b"\n".join([row[0] for row in batch])
                     except TypeError:
