@@ -7,7 +7,7 @@ Postgres source's (``services.sync.types``). The server renders every field: NUL
 unquoted empty field, text always quoted (so the empty string is ``""``), text converted to
 utf8mb4 whatever the column's character set, bytes as ``\\x`` hex, TIMESTAMP in UTC (the
 session's zone) with ``+00``. Zero and invalid dates, and times outside 00:00-24:00, become
-NULL; a per-row bit mask says which columns were nulled so the export can count them.
+NULL (Postgres time stops at 24:00, Python's before it); a per-row bit mask says which columns were nulled so the export can count them.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def _bad_date(c: str) -> str:
 
 
 def _bad_time(c: str) -> str:
-    return f"({c} IS NOT NULL AND (TIME_TO_SEC({c}) < 0 OR TIME_TO_SEC({c}) > 86400))"
+    return f"({c} IS NOT NULL AND (TIME_TO_SEC({c}) < 0 OR TIME_TO_SEC({c}) >= 86400))"
 
 
 def _temporal(name: str, c: str, pg_type: str, bad: str, text: str) -> MySQLColumn:

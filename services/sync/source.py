@@ -8,6 +8,7 @@ CSV line per row (``services.sync.mysql_types``) through asyncmy's unbuffered cu
 
 from __future__ import annotations
 
+import socket
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -44,6 +45,7 @@ WarehouseColumns = list[tuple[str, str, bool]]
 # socket is read only while a batch is fetched.
 _MYSQL_BATCH_ROWS = 5000
 _MYSQL_BATCH_BYTES_GUESS = 2048
+_RECEIVE_BUFFER_BYTES = 1024 * 1024
 
 
 class SyncSource(ABC):
@@ -131,13 +133,17 @@ def _naive_utc(value: Any) -> Any:
 class _ReadWhileFetching:
     """asyncmy's unbuffered cursor reads the socket into its buffer however far behind the
     consumer is (a whole table, when uploads are slower than the network). Reading only
-    while a batch is fetched keeps memory flat: the server waits, up to net_write_timeout."""
+    while a batch is fetched, from a socket with a small receive buffer, keeps memory flat:
+    the server waits, up to net_write_timeout."""
 
     def __init__(self, conn: Any) -> None:
         self.transport = getattr(conn, "_transport", None)
         if self.transport is None:  # pinned asyncmy has it; a changed one must not stream blind
             raise RuntimeError("asyncmy connection has no _transport: cannot pace the stream")
         self.transport.pause_reading()
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER_BYTES)
 
     async def fetch(self, cursor: Any, size: int) -> list[tuple]:
         self.transport.resume_reading()
