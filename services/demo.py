@@ -1,7 +1,8 @@
 """``forklift demo``: the whole platform on one machine.
 
 Boots the stack (embedded Postgres/Redis in ``.forklift/`` unless FORKLIFT_* URLs point at
-servers; moto, the EAGLE simulator and a fake Matomo on loopback), migrates, seeds demo
+servers, the source possibly MySQL; moto, the EAGLE simulator and a fake Matomo on
+loopback), migrates, seeds demo
 data, supervises every service's processes, prints the URLs and logins. ``--check`` waits
 until every service is alive and has produced data, prints a summary and exits 0 or 1.
 """
@@ -49,6 +50,7 @@ from shared.embedded import (
 from shared.heartbeat import read_service_status
 from shared.logging import get_logger
 from shared.settings import CoreSettings
+from shared.source import SourceDatabase, open_source
 from shared.source_schema import SOURCE_TABLES
 
 log = get_logger("forklift.demo")
@@ -161,15 +163,15 @@ async def boot_stack(stack: Stack) -> None:
     )
 
 
-async def seed_source(source: asyncpg.Pool) -> int:
-    """Load the demo source rows unless the source already has data; return events added."""
+async def seed_source(source: SourceDatabase) -> int:
+    """Load the demo source rows (Postgres or MySQL) unless the source already has data;
+    return events added."""
     if await source.fetchval("SELECT count(*) FROM clients"):
         return 0
     data = await asyncio.to_thread(generate, datetime.now(UTC))
-    async with source.acquire() as conn, conn.transaction():
-        for table in SOURCE_TABLES:
-            rows = data.rows.get(table.name, [])
-            await conn.copy_records_to_table(table.name, records=rows, columns=table.column_names)
+    await source.insert(
+        [(t.name, t.column_names, data.rows.get(t.name, [])) for t in SOURCE_TABLES]
+    )
     return len(data.rows["events"])
 
 
@@ -291,10 +293,10 @@ async def _run_on_stack(
     stack: Stack, check: bool, timeout_s: float, ports: dict[str, int], started: float
 ) -> int:
     core = stack.core
-    await migrate_source(core.source_dsn)
+    await migrate_source(core.source_dsn, create_database=True)
     await migrate_warehouse(core.warehouse_dsn)
     async with AsyncExitStack() as resources:
-        source = await asyncpg.create_pool(core.source_dsn, min_size=1, max_size=4)
+        source = await open_source(core.source_dsn)
         resources.push_async_callback(source.close)
         warehouse = await asyncpg.create_pool(core.warehouse_dsn, min_size=1, max_size=4)
         resources.push_async_callback(warehouse.close)

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from shared.aws import AwsConfig
 from shared.settings import CoreSettings
+from shared.source import SourceDatabase
 
 __all__ = ["DemoContext", "CheckResult"]
 
@@ -20,7 +21,7 @@ class DemoContext:
     """The stack a demo runs on (embedded or configured servers) and open clients to it."""
 
     core: CoreSettings
-    source: asyncpg.Pool
+    source: SourceDatabase  # Postgres or MySQL
     warehouse: asyncpg.Pool
     redis: Redis
     aws: AwsConfig
