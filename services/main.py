@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 
 from services import SERVERS, SERVICES, service_module
 from services.demo import demo
-from services.migrations import migrate_source, migrate_warehouse
+from services.migrations import migrate_waiting
 from shared.cli import core_settings, main_entry, run_async
 from shared.errors import PortInUseError
 from shared.heartbeat import Heartbeat
@@ -60,17 +60,26 @@ def db() -> None:
     "--source",
     "with_source",
     is_flag=True,
-    help="Also create/update the source application tables (demo and tests only).",
+    help="Also create/update the source application tables (demo and tests only; Postgres "
+    "or MySQL, by FORKLIFT_SOURCE_DSN).",
 )
-def migrate(with_source: bool) -> None:
+@click.option(
+    "--wait",
+    "wait_s",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Keep retrying this many seconds while a database is unreachable (compose start-up).",
+)
+def migrate(with_source: bool, wait_s: float) -> None:
     core = core_settings()
     core.require("warehouse_dsn", *(["source_dsn"] if with_source else []))
+    source = core.source_dsn if with_source else None
 
-    async def _migrate() -> list[str]:
-        changes = await migrate_source(core.source_dsn) if with_source else []
-        return changes + await migrate_warehouse(core.warehouse_dsn)
+    def waiting(message: str) -> None:
+        click.echo(f"migrate: {message}", err=True)
 
-    changes = run_async(_migrate())
+    changes = run_async(migrate_waiting(source, core.warehouse_dsn or "", wait_s, waiting))
     for change in changes:
         click.echo(change)
     click.echo(f"migrate: {len(changes)} change(s)" if changes else "migrate: up to date")

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
+
 import asyncpg
 
 from services import SERVICES, service_module
+from shared.db import DatabaseUnavailable
 from shared.migrate import ensure_tables
 from shared.mysql import connect_mysql, mysql_params, quote_mysql_ident
 from shared.mysql_schema import ensure_mysql_tables
@@ -12,7 +17,10 @@ from shared.schema import Table
 from shared.source import source_dialect
 from shared.source_schema import SOURCE_TABLES, SYNCED_TABLES
 
-__all__ = ["warehouse_tables", "migrate_source", "migrate_warehouse"]
+__all__ = ["warehouse_tables", "migrate_source", "migrate_warehouse", "migrate_waiting"]
+
+_UNREACHABLE = (DatabaseUnavailable, OSError, TimeoutError, asyncpg.CannotConnectNowError)
+_RETRY_EVERY_S = 2.0
 
 
 def warehouse_tables() -> list[Table]:
@@ -61,3 +69,27 @@ async def migrate_warehouse(dsn: str) -> list[str]:
         return await ensure_tables(conn, warehouse_tables())
     finally:
         await conn.close()
+
+
+async def migrate_waiting(
+    source_dsn: str | None,
+    warehouse_dsn: str,
+    wait_s: float = 0.0,
+    on_wait: Callable[[str], None] | None = None,
+) -> list[str]:
+    """Migrate the source (when ``source_dsn``) and the warehouse, retrying for up to
+    ``wait_s`` while a database is unreachable (servers still starting, as under compose);
+    DatabaseUnavailable once that time is up."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            changes = await migrate_source(source_dsn) if source_dsn else []
+            return changes + await migrate_warehouse(warehouse_dsn)
+        except _UNREACHABLE as e:
+            if time.monotonic() >= deadline:
+                if isinstance(e, DatabaseUnavailable):
+                    raise
+                raise DatabaseUnavailable(f"database unreachable: {e}") from e
+            if on_wait is not None:
+                on_wait(f"waiting for the databases: {e}")
+            await asyncio.sleep(_RETRY_EVERY_S)

@@ -93,3 +93,34 @@ def test_compose_sets_only_settings_that_exist() -> None:
         )
         unknown = {n for n in names if n.startswith("FORKLIFT_")} - known
         assert not unknown, f"{name}: no setting reads {sorted(unknown)}"
+
+
+def test_mysql_source_profile() -> None:
+    """``COMPOSE_PROFILES=mysql`` adds a MariaDB source; FORKLIFT_SOURCE_DSN points at it."""
+    config = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    mariadb = config["services"]["mariadb"]
+    assert mariadb["profiles"] == ["mysql"] and "healthcheck" in mariadb
+    assert "mariadbdata" in config["volumes"]
+    assert config["x-forklift-env"]["FORKLIFT_SOURCE_DSN"].startswith(
+        "${FORKLIFT_SOURCE_DSN:-postgresql://"
+    )
+    assert config["services"]["migrate"]["command"][-2:] == ["--wait", "120"]
+    for name, service in config["services"].items():  # absent without the profile
+        assert "mariadb" not in (service.get("depends_on") or {}), name
+    env = {
+        **os.environ,
+        "COMPOSE_PROFILES": "mysql",
+        "FORKLIFT_SOURCE_DSN": "mysql://forklift:forklift@mariadb:3306/forklift_source",
+    }
+    result = subprocess.run(
+        [_docker_compose(), "-f", str(ROOT / "compose.yaml"), "config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    resolved = yaml.safe_load(result.stdout)
+    sync_env = resolved["services"]["sync"]["environment"]
+    assert sync_env["FORKLIFT_SOURCE_DSN"] == env["FORKLIFT_SOURCE_DSN"]

@@ -23,7 +23,8 @@ def test_defaults_leave_servers_unconfigured(monkeypatch: pytest.MonkeyPatch) ->
     ("name", "value", "message"),
     [
         ("FORKLIFT_REDIS_URL", "localhost:6379", "FORKLIFT_REDIS_URL: Value error, must be a URL"),
-        ("FORKLIFT_SOURCE_DSN", "mysql://x/y", "FORKLIFT_SOURCE_DSN: Value error, must be a URL"),
+        ("FORKLIFT_SOURCE_DSN", "sqlite://x/y", "FORKLIFT_SOURCE_DSN: Value error, must be a URL"),
+        ("FORKLIFT_WAREHOUSE_DSN", "mysql://x/y", "FORKLIFT_WAREHOUSE_DSN: Value error, must be"),
         ("FORKLIFT_WAREHOUSE_DIALECT", "oracle", "FORKLIFT_WAREHOUSE_DIALECT: Input should be"),
         ("FORKLIFT_DB_POOL_MAX_SIZE", "zero", "FORKLIFT_DB_POOL_MAX_SIZE: Input should be a valid"),
         ("FORKLIFT_AWS_ENDPOINT_URL", "moto:5000", "FORKLIFT_AWS_ENDPOINT_URL: Value error"),

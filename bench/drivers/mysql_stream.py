@@ -69,7 +69,8 @@ async def _asyncmy(kw: dict, sql: str, raw: bool, pause: bool) -> int:
 async def _aiomysql(kw: dict, sql: str, raw: bool, pause: bool) -> int:
     import aiomysql
 
-    kw = {**kw, "db": kw.pop("database")}
+    kw = dict(kw)
+    kw["db"] = kw.pop("database")
     conn = await aiomysql.connect(**kw, use_unicode=not raw)
     try:
         cursor = await conn.cursor(aiomysql.SSCursor)
