@@ -1,1 +1,1 @@
-"""sync: RDS (source Postgres) -> gzip CSV on S3 -> warehouse, with atomic swap or merge."""
+"""sync: RDS (source Postgres or MySQL) -> gzip CSV on S3 -> warehouse, with atomic swap or merge."""

@@ -15,7 +15,8 @@ __all__ = ["group"]
 
 @click.group(
     name="sync",
-    help="RDS (source Postgres) -> gzip CSV on S3 -> warehouse, with atomic swap or merge.\n\n"
+    help="RDS (source Postgres or MySQL, by FORKLIFT_SOURCE_DSN) -> gzip CSV on S3 -> "
+    "warehouse, with atomic swap or merge.\n\n"
     "Examples:\n\n"
     "  forklift sync table events\n\n"
     "  forklift sync table visits --mode full\n\n"

@@ -4,11 +4,15 @@ not stopping the others."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import pytest
 
+from services.main import cli
 from services.sync.runner import SyncFailure, sync_all, sync_table
+from shared.cli import run_cli
 from shared.queues import queue_name
 from tests.sync.helpers import sync_settings
 from tests.sync.sources import T0, SourceCase, assert_same_rows, seed_events
@@ -86,3 +90,32 @@ async def test_sync_all_runs_every_table_despite_one_failure(
     assert await assert_same_rows(case.db, warehouse, "clients", "client_id") == 1
     created = await warehouse.fetchval("SELECT created FROM clients")
     assert abs(created - datetime.now(UTC)) < timedelta(minutes=5)  # the source's default
+
+
+async def test_cli_syncs_a_table_and_all_tables(
+    case: SourceCase,
+    warehouse: asyncpg.Pool,
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await seed_events(case.db, 120)
+    env = {
+        "FORKLIFT_SOURCE_DSN": case.core.source_dsn or "",
+        "FORKLIFT_WAREHOUSE_DSN": case.core.warehouse_dsn or "",
+        "FORKLIFT_REDIS_URL": case.core.redis_url or "",
+        "FORKLIFT_AWS_ENDPOINT_URL": case.core.aws_endpoint_url or "",
+        "FORKLIFT_AWS_ACCESS_KEY_ID": "testing",
+        "FORKLIFT_AWS_SECRET_ACCESS_KEY": "testing",
+        "FORKLIFT_SYNC_BUCKET": "forklift-sync-tests",
+        "FORKLIFT_SYNC_PREFIX": prefix,
+        "FORKLIFT_SYNC_TABLES": '["events", "clients"]',
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert await asyncio.to_thread(run_cli, cli, ["sync", "table", "events"]) == 0
+    assert capsys.readouterr().out.startswith("events: full rows=120 ")
+    assert await asyncio.to_thread(run_cli, cli, ["sync", "all"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" rows=")[0] for line in lines] == ["events: incremental", "clients: full"]
+    assert await assert_same_rows(case.db, warehouse, "events", "event_id") == 120
