@@ -32,6 +32,7 @@ format: setup
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b $(BENCH_ARGS) || exit 1; done
+	@echo "== bench/sync.py --source mysql"; $(PY) bench/sync.py --source mysql $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .forklift

@@ -7,7 +7,8 @@ Postgres source's (``services.sync.types``). The server renders every field: NUL
 unquoted empty field, text always quoted (so the empty string is ``""``), text converted to
 utf8mb4 whatever the column's character set, bytes as ``\\x`` hex, TIMESTAMP in UTC (the
 session's zone) with ``+00``. Zero and invalid dates, and times outside 00:00-24:00, become
-NULL (Postgres time stops at 24:00, Python's before it); a per-row bit mask says which columns were nulled so the export can count them.
+NULL (Postgres time stops at 24:00, Python's before it); a per-row bit mask says which
+columns were nulled so the export can count them.
 """
 
 from __future__ import annotations
@@ -173,6 +174,7 @@ def row_select_sql(
         for k in range(0, len(nullable), MASK_BITS)
     ]
     sql = f"SELECT {', '.join([line, *masks])} FROM {quote_mysql_ident(table)}"  # noqa: S608
-    if cursor:
-        sql += f" WHERE {quote_mysql_ident(cursor)} > %s AND {quote_mysql_ident(cursor)} <= %s"
+    if cursor:  # the driver %-formats the query when it has arguments
+        column = quote_mysql_ident(cursor).replace("%", "%%")
+        sql = sql.replace("%", "%%") + f" WHERE {column} > %s AND {column} <= %s"
     return sql, len(masks)

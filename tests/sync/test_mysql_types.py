@@ -120,5 +120,10 @@ def test_row_select_renders_one_line_and_masks_of_nullable_dates() -> None:
     assert "CONCAT(`at`, '+00')" in sql
     assert sql.endswith(" FROM `t` WHERE `updated` > %s AND `updated` <= %s")
     assert " << 0) + (" in sql and " << 1) FROM" in sql
+    odd = [mysql_column("t", "100%", "int(11)")]
+    assert row_select_sql("t", odd)[0] == "SELECT CONCAT(IFNULL(`100%`, '')) FROM `t`"
+    assert row_select_sql("t", odd, "up%")[0] == (
+        "SELECT CONCAT(IFNULL(`100%%`, '')) FROM `t` WHERE `up%%` > %s AND `up%%` <= %s"
+    )
     many = [mysql_column("t", f"d{i}", "date") for i in range(70)]
     assert row_select_sql("t", many)[1] == 2  # 63 columns per mask
