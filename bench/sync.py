@@ -89,6 +89,16 @@ async def mysql_source(prefix: str, rows: int) -> str:
             await cursor.execute("DROP TABLE bench_digits")
             await cursor.execute("ANALYZE TABLE events")
             await cursor.fetchall()
+            await cursor.execute(
+                "SELECT @@innodb_buffer_pool_size, data_length + index_length"
+                " FROM information_schema.TABLES"
+                " WHERE table_schema = DATABASE() AND table_name = 'events'"
+            )
+            pool, size = await cursor.fetchone()
+            # The incremental export reads rows spread over the whole table: from disk
+            # (InnoDB bypasses the OS cache) when the buffer pool cannot hold it.
+            note = "" if pool >= size else "; smaller than the table: (c) reads from disk"
+            print(f"InnoDB buffer pool {pool / 2**20:.0f} MiB, events {size / 2**20:.0f} MiB{note}")
         await conn.commit()
     finally:
         conn.close()
