@@ -28,6 +28,7 @@ from services.sync.types import map_type
 from services.sync.warehouse import Landing, discard, prepare, publish
 from shared.db import quote_ident
 from shared.errors import ForkliftError
+from shared.handoff import DYNAMO_PLAN_TABLES, request_dynamo_plan
 from shared.logging import get_logger
 from shared.queues import enqueue
 
@@ -251,6 +252,8 @@ async def _after_commit(
         log.warning("sync.cleanup.failed", table=table, error=str(e))
     report.phases_s["cleanup"] = time.monotonic() - cleaned
     await _notify_aggregator(clients.redis, table, report.hours)
+    if table in DYNAMO_PLAN_TABLES and exported.rows:
+        await request_dynamo_plan(clients.redis)
     report.rows, report.parts = exported.rows, len(exported.parts)
     report.raw_bytes, report.gzip_bytes = exported.raw_bytes, exported.gzip_bytes
     log.info(
@@ -273,7 +276,7 @@ async def _run(clients: SyncClients, settings: SyncSettings, table: str, mode: M
     started = time.monotonic()
     info, mapped, mode, cursor_range = await _plan(clients, settings, table, mode)
     report = TableReport(table, mode, run_id)
-    log.info("sync.table.start", table=table, mode=mode, run_id=run_id)
+    log.debug("sync.table.start", table=table, mode=mode, run_id=run_id)
     landing = Landing(
         table=table,
         mode=mode,
