@@ -40,7 +40,7 @@ def job(fn: JobFunction) -> JobFunction:
         name = fn.__name__
         job_id = ctx.get("job_id")
         started = time.monotonic()
-        log.info("job.start", job=name, job_id=job_id, attempt=ctx.get("job_try"))
+        log.debug("job.start", job=name, job_id=job_id, attempt=ctx.get("job_try"))
         heartbeat: Heartbeat | None = ctx.get("heartbeat")
         try:
             result = await fn(ctx, *args, **kwargs)
@@ -101,7 +101,9 @@ def build_worker(
         "on_shutdown": on_shutdown,
         "burst": burst,
         "handle_signals": not burst,
-        "job_completion_wait": 20,
+        # On SIGTERM, running jobs get this long to finish; then they are cancelled and arq
+        # runs them again later (jobs are idempotent).
+        "job_completion_wait": core.shutdown_grace_s,
         "max_jobs": getattr(worker_settings, "max_jobs", 4),
         # arq starts at most max_jobs jobs per poll, so services with many short jobs poll
         # more often (the default 0.5 s caps them at 8 jobs/s).

@@ -38,7 +38,7 @@ async def load_hour(pool: asyncpg.Pool, table: FactTable, hour: datetime) -> int
         await conn.execute(delete, hour)
         status = await conn.execute(insert)
     rows = int(status.split()[-1])
-    log.info("aggregate.hour.done", table=table.name, hour=hour.isoformat(), rows=rows)
+    log.debug("aggregate.hour.done", table=table.name, hour=hour.isoformat(), rows=rows)
     return rows
 
 
