@@ -58,10 +58,12 @@ from shared.source_schema import SOURCE_TABLES
 
 log = get_logger("forklift.demo")
 
-# Services stop within this; the demo gives running jobs less grace than production (they
-# are re-run at the next start), so Ctrl-C returns in seconds.
-SERVICE_STOP_S = 3.0
-SERVICE_SHUTDOWN_GRACE_S = "1"
+# Services stop within this; the demo gives running jobs no grace (arq re-runs a cancelled
+# job at the next start), so Ctrl-C returns in seconds. The stand-ins hold nothing worth a
+# wait (moto's state is in memory, and it lingers on open keep-alive connections).
+SERVICE_STOP_S = 3.5
+SERVICE_SHUTDOWN_GRACE_S = "0"
+STAND_IN_STOP_S = 0.5
 SOURCE_DB = "forklift_source"
 WAREHOUSE_DB = "forklift_warehouse"
 
@@ -94,7 +96,7 @@ class Stack:
     def stop(self) -> None:
         """Stop the services first, while everything they use still answers, then the
         stand-ins, then Redis and Postgres."""
-        for group, grace_s in ((self.services, SERVICE_STOP_S), (self.stand_ins, 2.0)):
+        for group, grace_s in ((self.services, SERVICE_STOP_S), (self.stand_ins, STAND_IN_STOP_S)):
             for child in group:
                 child.terminate()
             deadline = time.monotonic() + grace_s
