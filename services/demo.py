@@ -14,10 +14,10 @@ import os
 import signal
 import sys
 import time
-from importlib.util import find_spec
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
