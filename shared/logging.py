@@ -42,6 +42,14 @@ class _CurrentStderrHandler(logging.StreamHandler):
         pass
 
 
+class _DropArqJobTracebacks(logging.Filter):
+    """arq logs a failed job with its traceback; forklift's job wrapper already logged the
+    outcome in one line (and the traceback at DEBUG)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name == "arq.worker" and record.exc_info is not None)
+
+
 # Libraries whose INFO lines repeat what forklift logs itself (arq: one line per job start
 # and end; forklift's job wrapper logs the outcome with its counts).
 _QUIET_LOGGERS = ("arq.worker", "botocore", "aiobotocore", "aiohttp.access", "werkzeug", "pgserver")
@@ -68,6 +76,7 @@ def configure_logging(log_format: str = "console", level: str = "INFO") -> None:
         cache_logger_on_first_use=False,
     )
     handler = _CurrentStderrHandler()
+    handler.addFilter(_DropArqJobTracebacks())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *common],
