@@ -29,6 +29,7 @@ from services.dashboard_api.context import (
     AppContext,
 )
 from services.dashboard_api.errors import BadRequest, DashboardError, NotFound, Unauthorized
+from services.dashboard_api.pages import add_page_routes
 from services.dashboard_api.routes import ROUTES, RouteSpec, aiohttp_path, openapi_document
 from services.dashboard_api.sessions import SessionStore, Throttle
 from services.dashboard_api.settings import DashboardSettings
@@ -192,5 +193,6 @@ async def create_app(
     for spec in ROUTES:
         app.router.add_route(spec.method, aiohttp_path(spec), _dispatch(spec))
     app.router.add_get("/api/openapi.json", openapi)
+    add_page_routes(app)
     app.router.add_route("*", "/{tail:.*}", not_found)
     return app
