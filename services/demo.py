@@ -209,6 +209,9 @@ def print_banner(ports: dict[str, int], data_dir: Path) -> None:
     client_user, (client_password, client_id) = next(iter(DEMO_CLIENT_USERS.items()))
     click.echo("")
     click.echo("forklift demo is running")
+    click.echo(
+        f"  dashboard     : http://127.0.0.1:{ports['dashboard_api']}/  (open it, log in below)"
+    )
     click.echo(f"  dashboard API : http://127.0.0.1:{ports['dashboard_api']}/api/health")
     click.echo(f"  rainforest API: http://127.0.0.1:{ports['rainforest']}/api/users")
     click.echo(f"  superuser     : {user} / {password}")

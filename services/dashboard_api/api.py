@@ -1,5 +1,6 @@
-"""The dashboard_api aiohttp app: middlewares (request id, errors, auth) and the routes of
-:mod:`services.dashboard_api.routes`, served by ``forklift serve dashboard_api``.
+"""The dashboard_api aiohttp app: middlewares (request id, errors, auth), the routes of
+:mod:`services.dashboard_api.routes` and the web pages of :mod:`services.dashboard_api.pages`,
+served by ``forklift serve dashboard_api``.
 
 Errors are always ``{"error": {"code", "message", "field"?}}``; no stack trace reaches a
 client. Auth: ``Authorization: Bearer <token>`` or the ``forklift_session`` cookie

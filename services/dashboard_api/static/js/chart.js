@@ -4,8 +4,8 @@
 import { s } from "./dom.js";
 import { fmtInt } from "./format.js";
 
-const MARGIN = { top: 12, right: 16, bottom: 34, left: 56 };
-const MAX_MARKERS = 2000;
+const MARGIN = { top: 12, right: 32, bottom: 34, left: 56 };
+export const MAX_MARKERS = 2000; // more would make the page slow: the table lists the points
 
 /** Round tick values from 0 to at least `max` (about `count` of them). */
 export function niceTicks(max, count = 5) {

@@ -3,7 +3,7 @@
 // GET /api/campaigns of its client, which also gives its name).
 
 import { api } from "../api.js";
-import { lineChart } from "../chart.js";
+import { MAX_MARKERS, lineChart } from "../chart.js";
 import { download, stamp, toCsv } from "../csv.js";
 import { fill, h, notice, scroller } from "../dom.js";
 import { fmtInt, fmtLocal, fmtUtc, fmtUtcDay, isoUtc } from "../format.js";
@@ -94,14 +94,14 @@ export async function render(ctx) {
   const seriesQuery = { ...rangeParams(range), granularity };
   fill(chartSlot, loading("the chart"));
   if (clientId) fill(summarySlot, loading("the campaign's totals"));
+  // the name and totals are extras: their failure never hides the chart
   const summaryPromise = clientId
-    ? api("/api/campaigns", { params: { client_id: clientId, ...rangeParams(range) } })
+    ? api("/api/campaigns", { params: { client_id: clientId, ...rangeParams(range) } }).catch((error) => ({ error }))
     : Promise.resolve(null);
   let series;
   try {
     series = await api(`/api/campaigns/${campaignId}/series`, { params: seriesQuery });
   } catch (error) {
-    summaryPromise.catch(() => null);
     fill(summarySlot);
     if (error.status === 404) {
       title.querySelector("h1").textContent = "Campaign not found";
@@ -112,18 +112,19 @@ export async function render(ctx) {
     }
     return;
   }
-  summaryPromise.then(
-    (body) => {
-      const summary = body && body.campaigns.find((c) => String(c.campaign_id) === campaignId);
-      if (summary) {
-        title.querySelector("h1").textContent = `${summary.name || "Campaign"} #${campaignId}`;
-        fill(summarySlot, h("h2", {}, "Totals for the range"), totals(summary));
-      } else {
-        fill(summarySlot);
-      }
-    },
-    () => fill(summarySlot, notice("info", "The campaign's name and totals could not be loaded.", "The chart below is complete; retry later for the totals.")),
-  );
+  summaryPromise.then((body) => {
+    if (body && body.error) {
+      fill(summarySlot, notice("info", "The campaign's name and totals could not be loaded.", "The chart below is complete; retry later for the totals."));
+      return;
+    }
+    const summary = body && body.campaigns.find((c) => String(c.campaign_id) === campaignId);
+    if (summary) {
+      title.querySelector("h1").textContent = `${summary.name || "Campaign"} #${campaignId}`;
+      fill(summarySlot, h("h2", {}, "Totals for the range"), totals(summary));
+    } else {
+      fill(summarySlot);
+    }
+  });
 
   const grid = buckets(new Date(series.start), new Date(series.end), granularity);
   const legend = h("div", { class: "legend", role: "group", "aria-label": "Metrics shown in the chart" },
@@ -148,10 +149,12 @@ export async function render(ctx) {
         xTicks: (max) => timeTicks(grid.times, granularity, max),
         title: `${what} chart of ${metrics.map((m) => m.label).join(", ")}: ${series.points.length} points`,
       });
+      const unit = granularity === "day" ? "days" : "hours";
+      const markers = series.points.length * lines.length <= MAX_MARKERS
+        ? `markers are the ${unit} with data (hover one for its value)`
+        : "too many points for markers: the table below lists them";
       fill(chartSlot, h("h2", {}, `${what} chart`), legend, chart,
-        h("p", { class: "hint" }, granularity === "day"
-          ? "Days are UTC days. Days without data are drawn at 0; markers are the days with data."
-          : "Hours without data are drawn at 0; markers are the hours with data. Hover a marker for its value."));
+        h("p", { class: "hint" }, `${granularity === "day" ? "Days are UTC days. " : ""}${unit[0].toUpperCase()}${unit.slice(1)} without data are drawn at 0; ${markers}.`));
     };
     draw();
     ctx.onResize(draw);

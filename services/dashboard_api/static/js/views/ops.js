@@ -59,7 +59,7 @@ export function render(ctx) {
       const down = body.services.filter((s) => !s.alive).map((s) => s.service);
       fill(content,
         down.length ? notice("info", `${down.length} of ${body.services.length} services have no live process: ${down.join(", ")}.`,
-          "Start them with `forklift worker <service>` / `forklift serve <service>`, or check their logs.") : null,
+          "Start them (forklift worker <service>, or forklift serve <service> for the APIs) and check their logs.") : null,
         body.services.length ? statusTable(body.services) : notice("empty", "No services are registered."));
       updated.textContent = `Updated ${fmtBoth(new Date())}.`;
     } catch (error) {
