@@ -31,6 +31,7 @@ async def test_superuser_picks_a_client(page: Page, ui_server: UiServer) -> None
     await expect(page.get_by_role("heading", name="Campaigns of globex (client 2)")).to_be_visible()
     expected = await ui_server.api("admin", "/api/campaigns", client_id="2", **WEEK)
     row = page.locator("table.campaigns tbody tr")
+    await row.first.wait_for()
     assert await row.count() == 1
     assert await row.locator("a").text_content() == "Globex launch"
     clicks = row.locator('td[data-metric="clicks"]')
@@ -76,10 +77,22 @@ async def test_event_counts(page: Page, ui_server: UiServer) -> None:
     for kind, n in totals.items():
         cell = page.locator(f'table.by-type tr[data-type="{kind}"] td')
         assert await cell.text_content() == str(n)
-    assert await page.locator("table.counts tbody tr").count() == len(expected["counts"])
-    await expect(page.locator("table.counts").get_by_text("none")).to_be_visible()  # no campaign
-    # the first hour (NOW - 5 h), in New York time and in UTC
-    await expect(page.get_by_text("2031-05-14 10:00 UTC").first).to_be_visible()
+    by_hour: dict[str, dict[str, int]] = {}
+    for count in expected["counts"]:
+        cells = by_hour.setdefault(count["hour"], {})
+        cells[count["type"]] = cells.get(count["type"], 0) + count["count"]
+    rows = page.locator("table.by-hour tbody tr")
+    assert await rows.count() == len(by_hour) == 3  # NOW - 5 h, - 4 h, - 2 h
+    first = rows.first
+    assert (
+        await first.locator("th").text_content() == "May 14, 2031, 06:00 AM EDT2031-05-14 10:00 UTC"
+    )
+    assert await first.locator('td[data-type="shown"]').text_content() == "1"
+    assert await first.locator("td.total").text_content() == str(
+        sum(by_hour[min(by_hour)].values())
+    )
+    none = page.locator('table.by-campaign_id tr[data-key="null"] th')
+    assert await none.text_content() == "none"  # an event of no campaign
     await page.get_by_label("Since (America/New_York)").fill("2031-05-12T00:00")
     await page.get_by_role("button", name="Show").click()
     await expect(page.locator('table.by-type tr[data-type="button_load"]')).to_be_visible()

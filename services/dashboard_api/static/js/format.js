@@ -6,6 +6,10 @@ const localFormat = new Intl.DateTimeFormat(undefined, {
   year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
   timeZoneName: "short",
 });
+const localSecondsFormat = new Intl.DateTimeFormat(undefined, {
+  year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+  second: "2-digit", timeZoneName: "short",
+});
 const localDayFormat = new Intl.DateTimeFormat(undefined, {
   weekday: "short", year: "numeric", month: "short", day: "numeric",
 });
@@ -28,14 +32,14 @@ export function isoUtc(date) {
   return date.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
-/** "2026-11-20 14:00 UTC". */
-export function fmtUtc(date) {
-  return `${isoUtc(date).slice(0, 16).replace("T", " ")} UTC`;
+/** "2026-11-20 14:00 UTC" (with seconds: "2026-11-20 14:00:05 UTC"). */
+export function fmtUtc(date, seconds = false) {
+  return `${isoUtc(date).slice(0, seconds ? 19 : 16).replace("T", " ")} UTC`;
 }
 
-/** "Nov 20, 2026, 09:00 AM EST". */
-export function fmtLocal(date) {
-  return localFormat.format(date);
+/** "Nov 20, 2026, 09:00 AM EST" (with seconds: "Nov 20, 2026, 09:00:05 AM EST"). */
+export function fmtLocal(date, seconds = false) {
+  return (seconds ? localSecondsFormat : localFormat).format(date);
 }
 
 /** "Nov 20, 2026, 09:00 AM EST (2026-11-20 14:00 UTC)". */

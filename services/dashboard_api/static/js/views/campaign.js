@@ -159,7 +159,9 @@ export async function render(ctx) {
     draw();
     ctx.onResize(draw);
   }
-  fill(tableSlot, series.points.length ? pointsTable(series) : null);
+  fill(tableSlot, series.points.length
+    ? h("details", { class: "points-box" }, h("summary", {}, `The ${series.points.length} points as a table`), pointsTable(series))
+    : null);
   const header = ["start_utc", ...METRICS.map((m) => m.key)];
   const rows = series.points.map((p) => [isoUtc(new Date(p.start)), ...METRICS.map((m) => p.metrics[m.key])]);
   fill(actions,

@@ -119,9 +119,11 @@ export function shareBox() {
   );
 }
 
-/** A time cell: the viewer's time with UTC under it. */
-export function timeCell(value) {
+/** A time cell (td, or th for a row heading): the viewer's time with UTC under it. */
+export function timeCell(value, tag = "td", { seconds = false } = {}) {
   const date = toDate(value);
-  if (!date) return h("td", {}, "–");
-  return h("td", { class: "time" }, h("time", { datetime: isoUtc(date), title: fmtBoth(date) }, fmtLocal(date)), h("span", { class: "utc" }, fmtUtc(date)));
+  const attrs = tag === "th" ? { scope: "row", class: "time" } : { class: "time" };
+  if (!date) return h(tag, attrs, "–");
+  return h(tag, attrs, h("time", { datetime: isoUtc(date), title: fmtBoth(date) }, fmtLocal(date, seconds)),
+    h("span", { class: "utc" }, fmtUtc(date, seconds)));
 }

@@ -27,7 +27,7 @@ function readingsTable(readings) {
     h("thead", {}, h("tr", {}, ["Meter time", "Received", "Demand (kW)", "Delivered (kWh)", "Received (kWh)", "Meter"].map((t, i) =>
       h("th", { scope: "col", class: i >= 2 && i <= 4 ? "num" : "text" }, t)))),
     h("tbody", {}, readings.map((r) => h("tr", {},
-      timeCell(r.eagle_time), timeCell(r.received_at),
+      timeCell(r.eagle_time, "td", { seconds: true }), timeCell(r.received_at, "td", { seconds: true }),
       h("td", { class: "num", "data-value": r.demand_kw }, fmtNumber(r.demand_kw)),
       h("td", { class: "num" }, fmtNumber(r.summation_delivered_kwh)),
       h("td", { class: "num" }, fmtNumber(r.summation_received_kwh)),

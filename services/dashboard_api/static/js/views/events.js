@@ -7,6 +7,8 @@ import { fill, h, notice, scroller } from "../dom.js";
 import { HOUR_MS, TIME_ZONE, fmtBoth, fmtInt, isoUtc, localDateTimeValue, toDate } from "../format.js";
 import { errorNotice, heading, loading, shareBox, timeCell } from "./common.js";
 
+const ROW_LIMIT = 10000; // the API's most rows per answer
+
 function sinceOf(params) {
   const since = toDate(params.get("since"));
   if (since) return { since, filled: false };
@@ -44,20 +46,37 @@ export async function render(ctx) {
   }
   const byType = new Map();
   for (const c of body.counts) byType.set(c.type, (byType.get(c.type) || 0) + c.count);
-  const types = [...byType.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const types = [...byType.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([type]) => type);
   const csv = toCsv(["hour_utc", "type", "campaign_id", "count"], body.counts.map((c) => [isoUtc(new Date(c.hour)), c.type, c.campaign_id, c.count]));
   fill(content,
+    body.counts.length >= ROW_LIMIT ? notice("info", `The API returned its limit of ${fmtInt(ROW_LIMIT)} rows: later hours may be missing.`, "Pick a later time for complete counts.") : null,
     h("h2", {}, "Totals by type"),
     scroller(h("table", { class: "data by-type", "data-label": "Totals by type" },
       h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Type"), h("th", { scope: "col", class: "num" }, "Events"))),
-      h("tbody", {}, types.map(([type, n]) => h("tr", { "data-type": type }, h("th", { scope: "row" }, type), h("td", { class: "num", "data-value": n }, fmtInt(n))))))),
-    h("h2", {}, "By hour and campaign"),
-    scroller(h("table", { class: "data counts", "data-label": "Event counts by hour" },
-      h("caption", {}, `${fmtInt(body.counts.length)} rows`),
-      h("thead", {}, h("tr", {}, ["Hour", "Type", "Campaign", "Events"].map((t, i) => h("th", { scope: "col", class: i === 3 ? "num" : "text" }, t)))),
-      h("tbody", {}, body.counts.map((c) => h("tr", {}, timeCell(c.hour), h("td", {}, c.type), h("td", {}, c.campaign_id === null ? "none" : String(c.campaign_id)),
-        h("td", { class: "num", "data-value": c.count }, fmtInt(c.count))))))),
+      h("tbody", {}, types.map((type) => h("tr", { "data-type": type }, h("th", { scope: "row" }, type),
+        h("td", { class: "num", "data-value": byType.get(type) }, fmtInt(byType.get(type)))))))),
+    h("h2", {}, "By hour"),
+    pivot(body.counts, types, "hour", "Hour", (hour) => timeCell(hour, "th")),
+    h("h2", {}, "By campaign"),
+    pivot(body.counts, types, "campaign_id", "Campaign", (id) => h("th", { scope: "row" }, id === null ? "none" : `#${id}`)),
     h("div", { class: "actions" },
       h("button", { type: "button", onclick: () => download(`events-since-${stamp(since)}.csv`, csv) }, "Download counts (CSV)"),
       shareBox()));
+}
+
+/** Counts summed per `key` (a row each, in first-seen order) and type (a column each). */
+function pivot(counts, types, key, label, rowHead) {
+  const rows = new Map();
+  for (const c of counts) {
+    const k = c[key];
+    if (!rows.has(k)) rows.set(k, new Map());
+    const cells = rows.get(k);
+    cells.set(c.type, (cells.get(c.type) || 0) + c.count);
+  }
+  return scroller(h("table", { class: `data pivot by-${key}`, "data-label": `Events by ${label.toLowerCase()} and type` },
+    h("thead", {}, h("tr", {}, h("th", { scope: "col", class: "text" }, label),
+      types.map((t) => h("th", { scope: "col", class: "num" }, t)), h("th", { scope: "col", class: "num" }, "Total"))),
+    h("tbody", {}, [...rows.entries()].map(([k, cells]) => h("tr", { "data-key": String(k) }, rowHead(k),
+      types.map((t) => h("td", { class: "num", "data-type": t }, cells.has(t) ? fmtInt(cells.get(t)) : "–")),
+      h("td", { class: "num total" }, fmtInt([...cells.values()].reduce((a, b) => a + b, 0))))))));
 }

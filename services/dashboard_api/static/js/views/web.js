@@ -66,7 +66,7 @@ export async function render(ctx) {
   const csv = toCsv(["day", "hits", "visitors"], body.days.map((d) => [d.day, d.hits, d.visitors]));
   fill(content, chartSlot,
     scroller(h("table", { class: "data web-days", "data-label": "Hits per day" },
-      h("caption", {}, `${body.days.length} days with hits (UTC days)`),
+      h("caption", {}, `${body.days.length} day${body.days.length === 1 ? "" : "s"} with hits (UTC days)`),
       h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Day (UTC)"), h("th", { scope: "col", class: "num" }, "Hits"), h("th", { scope: "col", class: "num" }, "Visitors"))),
       h("tbody", {}, body.days.map((d) => h("tr", { "data-day": d.day },
         h("th", { scope: "row" }, fmtUtcDay(new Date(`${d.day}T00:00:00Z`))),
