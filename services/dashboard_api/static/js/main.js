@@ -111,7 +111,12 @@ function render() {
     const ctx = {
       root, user, args: route.args, params: route.params,
       href: hrefOf,
-      go: (params) => { window.location.hash = hrefOf(route.name, route.args, params); },
+      go: (params) => {
+        const target = hrefOf(route.name, route.args, params);
+        // the same view again (Apply on the same range): fetch it again
+        if (target === window.location.hash) render();
+        else window.location.hash = target;
+      },
       replace: (params) => history.replaceState(null, "", hrefOf(route.name, route.args, params)),
       rerender: render,
       afterLogin: (next) => { window.location.hash = safeNext(next); },

@@ -11,7 +11,6 @@ import {
 } from "./common.js";
 
 const SORT_KEYS = ["name", "campaign_id", ...METRICS.map((m) => m.key)];
-let cache = { key: null, body: null };
 
 function sortState(params) {
   const sort = SORT_KEYS.includes(params.get("sort")) ? params.get("sort") : "visits";
@@ -116,19 +115,14 @@ export async function render(ctx) {
     return;
   }
 
-  const query = { client_id: clientId, ...rangeParams(range) };
-  const key = JSON.stringify(query);
-  let body = cache.key === key ? cache.body : null;
-  if (!body) {
-    fill(content, loading("campaigns"));
-    try {
-      body = await api("/api/campaigns", { params: query });
-    } catch (error) {
-      fill(content, errorNotice(error, () => ctx.rerender(),
-        error.status === 404 ? `Client ${clientId} not found.` : "Could not load the campaigns."));
-      return;
-    }
-    cache = { key, body };
+  fill(content, loading("campaigns"));
+  let body;
+  try {
+    body = await api("/api/campaigns", { params: { client_id: clientId, ...rangeParams(range) } });
+  } catch (error) {
+    fill(content, errorNotice(error, () => ctx.rerender(),
+      error.status === 404 ? `Client ${clientId} not found.` : "Could not load the campaigns."));
+    return;
   }
   if (body.campaigns.length === 0) {
     fill(content, notice("empty", "This client has no campaigns yet.",
