@@ -9,6 +9,7 @@ until every service is alive and has produced data, prints a summary and exits 0
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import signal
@@ -265,6 +266,7 @@ def print_banner(ports: dict[str, int], data_dir: Path, rainforest_token: str) -
     dashboard, rainforest = ports["dashboard_api"], ports["rainforest"]
     click.echo("")
     click.echo("forklift demo is running")
+    click.echo(f"  dashboard     : http://127.0.0.1:{dashboard}/  (open it, log in below)")
     click.echo(f"  dashboard API : http://127.0.0.1:{dashboard}/api/health")
     click.echo(f"  rainforest API: http://127.0.0.1:{rainforest}/api/users")
     click.echo(f"  rainforest token: {rainforest_token} (Authorization: Bearer <token>)")
@@ -292,7 +294,9 @@ async def _check_service(demo: DemoContext, service: str, alive: bool) -> CheckR
     return result
 
 
-async def run_checks(stack: Stack, demo: DemoContext, timeout_s: float) -> list[CheckResult]:
+async def run_checks(
+    stack: Stack, demo: DemoContext, timeout_s: float, stop: asyncio.Event
+) -> list[CheckResult]:
     """Poll every service's check (and heartbeat) until all pass, one fails for good (a
     fatal result or a dead process), or ``timeout_s`` ends. Says what it waits for."""
     started = time.monotonic()
@@ -314,13 +318,14 @@ async def run_checks(stack: Stack, demo: DemoContext, timeout_s: float) -> list[
                 click.echo(f"  waiting {now - started:.0f}s for {r.service}: {r.detail}")
         dead = [c for c in stack.children if not c.running]
         fatal = [r for r in waiting if r.fatal]
-        if not waiting or dead or fatal or now > deadline:
+        if not waiting or dead or fatal or now > deadline or stop.is_set():
             for child in dead:
                 click.echo(f"process {child.name!r} exited:\n{child.log_tail()}", err=True)
             for r in fatal:
                 click.echo(f"{r.service} cannot pass: {r.detail}", err=True)
             return results
-        await asyncio.sleep(2)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=2)
 
 
 def print_results(results: list[CheckResult]) -> None:
@@ -329,21 +334,24 @@ def print_results(results: list[CheckResult]) -> None:
         click.echo(f"{r.service:<14} {'ok' if r.ok else 'FAILED':<7} {r.produced:>9}  {r.detail}")
 
 
-async def _wait_for_stop(stack: Stack) -> None:
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT/SIGTERM (installed before the banner invites a Ctrl-C)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _wait_for_stop(stack: Stack, stop: asyncio.Event) -> None:
     reported: set[str] = set()
     while not stop.is_set():
         for child in stack.children:
             if not child.running and child.name not in reported:
                 reported.add(child.name)
                 click.echo(f"process {child.name!r} exited; see {child.log_path}", err=True)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=2)
-        except TimeoutError:
-            pass
     click.echo("stopping...")
 
 
@@ -395,11 +403,15 @@ async def _run_on_stack(
         resources.callback(write_env_file(core.data_dir, {**core_env(core), **demo.env}).unlink)
         log.info("demo.started", seconds=round(time.monotonic() - started, 1))
         token = demo.env.get("FORKLIFT_RAINFOREST_API_TOKEN", "").split(",")[0]
+        stop = _stop_on_signals()
         print_banner(ports, core.data_dir, token)
         if not check:
-            await _wait_for_stop(stack)
+            await _wait_for_stop(stack, stop)
             return 0
-        results = await run_checks(stack, demo, timeout_s)
+        results = await run_checks(stack, demo, timeout_s, stop)
+        if stop.is_set():
+            click.echo("demo check interrupted", err=True)
+            return 130
         print_results(results)
         failed = [r.service for r in results if not r.ok]
         if failed:
