@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
+
+from services.aggregator.runner import load_range
+from shared.facts import FACT_TABLES, FactTable
 
 HOUR = datetime(2014, 2, 1, 2, tzinfo=UTC)
 INSIDE = datetime(2014, 2, 1, 2, 30, tzinfo=UTC)
@@ -50,6 +54,24 @@ async def insert_events(pool: asyncpg.Pool, rows: list[tuple]) -> None:
         "INSERT INTO events (event_id, visit_id, campaign_id, friend_fbid, type, created)"
         " VALUES ($1, $2, $3, $4, $5, $6)",
         rows,
+    )
+
+
+async def load_hour(pool: asyncpg.Pool, table: FactTable, hour: datetime) -> int:
+    """Load one hour of ``table`` (the worker's code path for a one-hour range)."""
+    return await load_range(pool, table, hour, hour + timedelta(hours=1), lock_wait_s=30)
+
+
+async def mark_stale(
+    pool: asyncpg.Pool, hours: Sequence[datetime], tables: Sequence[str] | None = None
+) -> None:
+    """Outbox rows for ``hours`` of ``tables`` (slugs; default every fact table), as sync
+    writes them."""
+    slugs = tables or [t.slug for t in FACT_TABLES]
+    await pool.executemany(
+        "INSERT INTO aggregate_outbox (fact_table, hour, source, run_id)"
+        " VALUES ($1, $2, 'sync:events', 'test')",
+        [(slug, hour) for hour in hours for slug in slugs],
     )
 
 
