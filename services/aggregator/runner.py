@@ -54,8 +54,12 @@ async def load_range(
     started = time.monotonic()
     try:
         async with pool.acquire() as conn, conn.transaction():
+            # Plans for these parameters (a generic plan cannot see how narrow the range
+            # is), and a bounded wait for the hours' locks.
             await conn.execute(
-                "SELECT set_config('lock_timeout', $1, true)", f"{int(lock_wait_s * 1000)}ms"
+                "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
+                " set_config('lock_timeout', $1, true)",
+                f"{int(lock_wait_s * 1000)}ms",
             )
             await conn.execute(
                 lock, f"aggregate:{table.slug}", hour_number(start), hour_number(end)
