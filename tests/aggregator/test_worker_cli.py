@@ -171,3 +171,24 @@ def test_cli_queue_errors_exit_2(args, message, capsys: pytest.CaptureFixture[st
     assert run_cli(cli, ["aggregate", "queue", *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("forklift: error: ") and message in err and err.count("\n") == 1
+
+
+async def test_cli_queue_wait_follows_the_worker_to_the_end(
+    core: CoreSettings, cli_env: dict, warehouse: asyncpg.Pool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await insert_raw(warehouse)
+    args = ["aggregate", "queue", "--start-date", "2014-01-31", "--end-date", "2014-02-03"]
+    waiting = asyncio.create_task(asyncio.to_thread(run_cli, cli, [*args, "--wait"]))
+    queue = await connect_queue(core.redis_url or "")
+    while not await queue_depth(queue, "aggregator"):
+        assert not waiting.done()
+        await asyncio.sleep(0.05)
+    await queue.aclose()
+    await asyncio.sleep(1.5)
+    assert not waiting.done()  # it waits for the worker
+    await _burst(core)
+    assert await asyncio.wait_for(waiting, 10) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "queued 15 jobs (72 hours in 3 batches x 5 tables)\n"
+    assert "15/15" in captured.err  # the progress bar reached the end
+    assert (await fact_sums(warehouse, "misc", HOUR))["authorizations"] == 3
