@@ -202,7 +202,16 @@ def _hour(column: str) -> str:
     return f"date_trunc('hour', {column})"
 
 
-def _changed_rows(mode: str, table: str, primary_key: Sequence[str], columns: Sequence[str]) -> str:
+def _differs(dialect: str, left: str, right: str) -> str:
+    """``left`` and ``right`` differ, NULL equal to NULL (Redshift has no IS DISTINCT FROM)."""
+    if dialect == "redshift":
+        return f"NOT ({left} = {right} OR ({left} IS NULL AND {right} IS NULL))"
+    return f"{left} IS DISTINCT FROM {right}"
+
+
+def _changed_rows(
+    dialect: str, mode: str, table: str, primary_key: Sequence[str], columns: Sequence[str]
+) -> str:
     """FROM ... WHERE of the rows inserted, deleted or changed in ``columns`` by this run:
     ``o`` is the live (old) version, ``n`` the loaded (new) one; either may be missing."""
     live, first = quote_ident(table), quote_ident(primary_key[0])
@@ -213,7 +222,9 @@ def _changed_rows(mode: str, table: str, primary_key: Sequence[str], columns: Se
     else:  # incremental runs never delete
         rows = f"{quote_ident(delta_name(table))} n LEFT JOIN {live} o ON {match}"
         added_or_gone = f"o.{first} IS NULL"
-    differ = " OR ".join(f"o.{quote_ident(c)} IS DISTINCT FROM n.{quote_ident(c)}" for c in columns)
+    differ = " OR ".join(
+        _differs(dialect, f"o.{quote_ident(c)}", f"n.{quote_ident(c)}") for c in columns
+    )
     return f"FROM {rows} WHERE {added_or_gone} OR {differ}"
 
 
@@ -233,7 +244,7 @@ def _root_full_hours_sql(
     return (
         f"SELECT coalesce(a.hour, b.hour) AS hour FROM ({per_hour(table)}) a"  # noqa: S608
         f" FULL JOIN ({per_hour(staging_name(table))}) b ON a.hour = b.hour"
-        " WHERE a.n IS DISTINCT FROM b.n OR a.h IS DISTINCT FROM b.h ORDER BY 1"
+        f" WHERE {_differs(dialect, 'a.n', 'b.n')} OR {_differs(dialect, 'a.h', 'b.h')} ORDER BY 1"
     )
 
 
@@ -255,7 +266,8 @@ def changed_hours_sql(
     if not path:
         if mode == "full":
             return _root_full_hours_sql(dialect, table, columns, hour_column)
-        changed, hour = _changed_rows(mode, table, primary_key, names), quote_ident(hour_column)
+        changed = _changed_rows(dialect, mode, table, primary_key, names)
+        hour = quote_ident(hour_column)
         return (
             f"SELECT {_hour('n.' + hour)} AS hour {changed}"  # noqa: S608
             f" UNION SELECT {_hour('o.' + hour)} {changed} ORDER BY 1"
@@ -271,7 +283,7 @@ def changed_hours_sql(
     probe = f"{quote_ident(left)}.{quote_ident(path[-1][1])}"
     return (
         f"WITH changed AS (SELECT o.{key} AS old_key, n.{key} AS new_key"  # noqa: S608
-        f" {_changed_rows(mode, table, primary_key, names)})"
+        f" {_changed_rows(dialect, mode, table, primary_key, names)})"
         f" SELECT DISTINCT {_hour(quote_ident(root) + '.' + quote_ident(hour_column))} AS hour"
         f" FROM {quote_ident(root)}{joins}"
         f" WHERE {probe} IN (SELECT old_key FROM changed UNION SELECT new_key FROM changed)"

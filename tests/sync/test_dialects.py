@@ -143,3 +143,8 @@ def test_changed_hours_of_a_joined_table_follow_the_joins_to_events() -> None:
         ' WHERE "visits"."visitor_id" IN'
         " (SELECT old_key FROM changed UNION SELECT new_key FROM changed) ORDER BY 1"
     )
+    redshift = changed_hours_sql(
+        "redshift", "incremental", "visitors", ["visitor_id"], columns, path, "events.created"
+    )
+    assert "DISTINCT FROM" not in redshift
+    assert 'OR NOT (o."fbid" = n."fbid" OR (o."fbid" IS NULL AND n."fbid" IS NULL))' in redshift
