@@ -70,7 +70,9 @@ async def _run_inline(
 
     async def one(table: FactTable, start: datetime, end: datetime) -> None:
         async with limit:
-            count = await load_range(pool, table, start, end, settings.lock_wait_s)
+            count = await load_range(
+                pool, table, start, end, settings.lock_wait_s, settings.work_mem_mb
+            )
             rows[table.name] += count  # after the await: no lost update between loads
             bar.update((end - start) // HOUR)
 

@@ -38,8 +38,29 @@ class HourLocked(AggregateError):
     """Another load of an overlapping range held its hours longer than the wait allowed."""
 
 
+# Planner settings of a load, for its transaction only:
+# - plans for the actual range (a generic plan cannot see how narrow it is);
+# - index probes priced like the cached/SSD reads they are: with Postgres's default
+#   random_page_cost of 4, one hour's 7,000 events hash-join a whole 700,000-row visits
+#   table, so an hour's cost would grow with the table instead of with its events;
+# - no parallel workers: loads run side by side already (worker jobs, --inline);
+# - work_mem for a day's join and aggregate in memory (4MB spills them to disk).
+_SESSION_SQL = """
+SELECT set_config('plan_cache_mode', 'force_custom_plan', true),
+       set_config('random_page_cost', '1.1', true),
+       set_config('max_parallel_workers_per_gather', '0', true),
+       set_config('work_mem', $1, true),
+       set_config('lock_timeout', $2, true)
+"""
+
+
 async def load_range(
-    pool: asyncpg.Pool, table: FactTable, start: datetime, end: datetime, lock_wait_s: float
+    pool: asyncpg.Pool,
+    table: FactTable,
+    start: datetime,
+    end: datetime,
+    lock_wait_s: float,
+    work_mem_mb: int = 64,
 ) -> int:
     """Recompute ``table`` for the hours [start, end) and replace them, in one transaction:
     readers see every hour of the range old or new, never a gap; re-running gives the same
@@ -47,20 +68,15 @@ async def load_range(
     statement, and an hour's cost follows its events (index on ``events.created``).
 
     Loads of overlapping ranges take turns on per-hour advisory locks (waiting at most
-    ``lock_wait_s``, else :class:`HourLocked`). The same transaction deletes the outbox
+    ``lock_wait_s``, else :class:`HourLocked`); ``work_mem_mb`` is Postgres's work_mem for
+    the load. The same transaction deletes the outbox
     rows of the range: they are answered by this recomputation. Returns the rows written.
     """
     lock, acknowledge, clear, fill = load_statements(table)
     started = time.monotonic()
     try:
         async with pool.acquire() as conn, conn.transaction():
-            # Plans for these parameters (a generic plan cannot see how narrow the range
-            # is), and a bounded wait for the hours' locks.
-            await conn.execute(
-                "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
-                " set_config('lock_timeout', $1, true)",
-                f"{int(lock_wait_s * 1000)}ms",
-            )
+            await conn.execute(_SESSION_SQL, f"{work_mem_mb}MB", f"{int(lock_wait_s * 1000)}ms")
             await conn.execute(
                 lock, f"aggregate:{table.slug}", hour_number(start), hour_number(end)
             )

@@ -1,8 +1,9 @@
 """The aggregator's warehouse tables, rendered from the definition in ``shared.facts``.
 
 Each fact table has campaign_id, hour, its extra dimension (if any) and one integer column
-per fact; primary key (campaign_id, hour[, dimension]); indexes on (hour) for the loader's
-delete and on (campaign_id, hour) for the dashboard. Adding a fact adds a column on migrate.
+per fact; primary key (campaign_id, hour[, dimension]), which also serves the dashboard's
+(campaign_id, hour range) reads, and an index on (hour) for the loader's delete. Adding a
+fact adds a column on migrate.
 The aggregator also owns ``aggregate_outbox`` (``shared.outbox``), where sync leaves the
 hours it made stale.
 """
@@ -26,7 +27,7 @@ def fact_schema(table: FactTable) -> Table:
         table.name,
         (*keys, *facts),
         primary_key=tuple(c.name for c in keys),
-        indexes=(Index(("hour",)), Index(("campaign_id", "hour"))),
+        indexes=(Index(("hour",)),),
     )
 
 

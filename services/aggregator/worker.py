@@ -48,7 +48,9 @@ async def aggregate_range(ctx: dict[str, Any], table_slug: str, start: str, end:
     table, first, last = fact_table(table_slug), parse_hour(start), parse_hour(end)
     job_try = ctx.get("job_try", 1)
     try:
-        rows = await load_range(ctx["warehouse"], table, first, last, settings.lock_wait_s)
+        rows = await load_range(
+            ctx["warehouse"], table, first, last, settings.lock_wait_s, settings.work_mem_mb
+        )
     except (HourLocked, *TRANSIENT) as e:
         if job_try >= MAX_TRIES:
             raise AggregateError(
