@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 
 from services.aggregator.hours import HOUR, floor_hour
 from services.aggregator.verify import verify_table
+from services.sync.locks import lock_key
 from services.sync.runner import SyncClients, sync_table
 from shared.embedded import free_port, start_redis
 from shared.facts import FACT_TABLES
@@ -228,7 +229,7 @@ async def test_sync_killed_between_commit_and_wake_up_still_gets_its_hour_reaggr
     try:
         # Once the sync holds its table lock it needs Redis only for the wake-up after its
         # commit: freeze Redis, wait for the commit (its outbox rows), kill the sync.
-        await _wait_for(lambda: redis.exists("forklift:sync:lock:events"), "the sync's lock")
+        await _wait_for(lambda: redis.exists(lock_key("events")), "the sync's lock")
         os.kill(server.process.pid, signal.SIGSTOP)
         await _wait_for(lambda: _outbox(warehouse), "the sync's commit")
     finally:
