@@ -187,6 +187,7 @@ def verify_command(start_text: str, end_text: str, table_slug: str | None) -> in
     if end <= start:
         raise BadRequest(f"--end {end_text} must be after --start {start_text}")
     chosen = tables(table_slug)
+    settings = load_settings(AggregatorSettings)
     core = core_settings()
     core.require("warehouse_dsn")
 
@@ -195,7 +196,7 @@ def verify_command(start_text: str, end_text: str, table_slug: str | None) -> in
         differing = 0
         try:
             for table in chosen:
-                difference = await verify_table(pool, table, start, end)
+                difference = await verify_table(pool, table, start, end, settings.work_mem_mb)
                 click.echo(difference.line())
                 differing += difference.differing
         finally:

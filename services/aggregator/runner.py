@@ -22,6 +22,7 @@ from shared.queues import enqueue
 __all__ = [
     "HourLocked",
     "Range",
+    "tune_transaction",
     "load_range",
     "enqueue_ranges",
     "drain_outbox",
@@ -38,20 +39,24 @@ class HourLocked(AggregateError):
     """Another load of an overlapping range held its hours longer than the wait allowed."""
 
 
-# Planner settings of a load, for its transaction only:
+# Planner settings of a load or a verify, for its transaction only:
 # - plans for the actual range (a generic plan cannot see how narrow it is);
 # - index probes priced like the cached/SSD reads they are: with Postgres's default
 #   random_page_cost of 4, one hour's 7,000 events hash-join a whole 700,000-row visits
 #   table, so an hour's cost would grow with the table instead of with its events;
 # - no parallel workers: loads run side by side already (worker jobs, --inline);
 # - work_mem for a day's join and aggregate in memory (4MB spills them to disk).
-_SESSION_SQL = """
+_TUNE_SQL = """
 SELECT set_config('plan_cache_mode', 'force_custom_plan', true),
        set_config('random_page_cost', '1.1', true),
        set_config('max_parallel_workers_per_gather', '0', true),
-       set_config('work_mem', $1, true),
-       set_config('lock_timeout', $2, true)
+       set_config('work_mem', $1, true)
 """
+
+
+async def tune_transaction(conn: asyncpg.Connection, work_mem_mb: int) -> None:
+    """Apply the aggregator's planner settings to ``conn``'s current transaction."""
+    await conn.execute(_TUNE_SQL, f"{work_mem_mb}MB")
 
 
 async def load_range(
@@ -76,7 +81,10 @@ async def load_range(
     started = time.monotonic()
     try:
         async with pool.acquire() as conn, conn.transaction():
-            await conn.execute(_SESSION_SQL, f"{work_mem_mb}MB", f"{int(lock_wait_s * 1000)}ms")
+            await tune_transaction(conn, work_mem_mb)
+            await conn.execute(
+                "SELECT set_config('lock_timeout', $1, true)", f"{int(lock_wait_s * 1000)}ms"
+            )
             await conn.execute(
                 lock, f"aggregate:{table.slug}", hour_number(start), hour_number(end)
             )

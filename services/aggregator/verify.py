@@ -12,6 +12,7 @@ from datetime import datetime
 
 import asyncpg
 
+from services.aggregator.runner import tune_transaction
 from services.aggregator.sql import compare_sql, insert_sql, select_params
 from shared.db import quote_ident
 from shared.facts import FactTable
@@ -41,11 +42,12 @@ class Difference:
 
 
 async def verify_table(
-    pool: asyncpg.Pool, table: FactTable, start: datetime, end: datetime
+    pool: asyncpg.Pool, table: FactTable, start: datetime, end: datetime, work_mem_mb: int = 64
 ) -> Difference:
     """``table``'s stored rows over the hours [start, end) against a recomputation."""
     fresh = f"verify_{table.slug}"
     async with pool.acquire() as conn, conn.transaction():
+        await tune_transaction(conn, work_mem_mb)
         await conn.execute(
             f"CREATE TEMP TABLE {quote_ident(fresh)} (LIKE {quote_ident(table.name)}) ON COMMIT DROP"
         )
