@@ -115,6 +115,6 @@ class WorkerSettings:
     on_startup = on_startup
     max_jobs = 4
     # arq starts jobs only when it polls: a short poll keeps a backfill's ~150 jobs per 30
-    # days back to back (the idle cost of polling is issue 19's, not changed here).
+    # days back to back (an idle worker backs off to shared.worker.IDLE_POLL_S).
     poll_delay_s = 0.02
     max_tries = MAX_TRIES
