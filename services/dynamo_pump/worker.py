@@ -66,4 +66,4 @@ class WorkerSettings:
     on_startup = on_startup
     on_shutdown = on_shutdown
     max_jobs = 1
-    max_tries = 1
+    max_tries = 3  # a plan whose worker died runs again elsewhere
