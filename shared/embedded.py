@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -56,12 +57,16 @@ def ensure_port_free(host: str, port: int, what: str) -> None:
 def start_postgres(data_dir: Path) -> tuple[Any, str]:
     """Start (or reuse) the embedded Postgres in ``data_dir/postgres``; return the server
     handle (keep it alive) and an admin DSN over its unix socket."""
-    import pgserver  # optional heavy dependency: only the demo needs it
-
     pgdata = data_dir / "postgres"
     pgdata.mkdir(parents=True, exist_ok=True)
     try:
-        server = pgserver.get_server(pgdata, cleanup_mode="stop")
+        with warnings.catch_warnings():
+            # pgserver keeps its lock under the user runtime dir; without XDG_RUNTIME_DIR
+            # (any non-login shell) platformdirs warns and uses /tmp, which is fine here.
+            warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+            import pgserver  # optional heavy dependency: only the demo needs it
+
+            server = pgserver.get_server(pgdata, cleanup_mode="stop")
     except Exception as e:  # pgserver raises bare subprocess errors; name what failed
         raise EmbeddedError(f"embedded Postgres failed to start in {pgdata}: {e}") from e
     return server, server.get_uri()

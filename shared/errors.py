@@ -28,3 +28,10 @@ class PortInUseError(ForkliftError):
         super().__init__(f"{what}: port {host}:{port} is already in use")
         self.host = host
         self.port = port
+
+
+def describe(error: BaseException) -> str:
+    """``Type: message`` for logs and job records; an error with no message (a timeout, a
+    dropped connection) still says what it was."""
+    text = str(error) or ("no answer within the timeout" if isinstance(error, TimeoutError) else "")
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -1,12 +1,14 @@
 """The warehouse definition (SPEC §5): dimensions, facts and fact tables as data.
 
 The aggregator renders DDL and load SQL from it, ``forklift aggregate describe`` prints it,
-and the dashboard derives its metric queries from :data:`DASHBOARD_METRICS`. Nothing about
-a fact is written anywhere else.
+the dashboard derives its metric queries from :data:`DASHBOARD_METRICS`, and sync derives
+from :func:`reaches` which changed rows of which raw tables make which fact hours stale.
+Nothing about a fact is written anywhere else.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -17,8 +19,17 @@ __all__ = [
     "DashboardMetric",
     "FACT_TABLES",
     "DASHBOARD_METRICS",
+    "EVENTS",
+    "EVENT_TYPE",
+    "Join",
+    "Reach",
     "fact_table",
+    "reaches",
+    "reaches_of",
 ]
+
+Join = tuple[str, str, str]
+"""(joined table, column on the left side, column on the joined table)."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +68,7 @@ class FactTable:
     slug: str
     dimension: Dimension | None
     facts: tuple[Fact, ...]
-    joins: tuple[tuple[str, str, str], ...] = ()
+    joins: tuple[Join, ...] = ()
 
     @property
     def name(self) -> str:
@@ -69,6 +80,11 @@ class FactTable:
                 return fact
         raise KeyError(f"{self.name} has no fact {name}")
 
+
+EVENTS = "events"
+"""The raw table every fact counts rows of; the other raw tables are joined to it."""
+EVENT_TYPE = "events.type"
+"""The column a fact's ``event_types`` are matched against."""
 
 CAMPAIGN_ID = Dimension("campaign_id", "events.campaign_id", "bigint", "Campaign")
 HOUR = Dimension("hour", "events.created", "timestamptz", "Hour (UTC)")
@@ -156,6 +172,75 @@ def fact_table(slug_or_name: str) -> FactTable:
         if slug_or_name in (table.slug, table.name):
             return table
     raise KeyError(slug_or_name)
+
+
+@dataclass(frozen=True)
+class Reach:
+    """How the rows of one raw table reach fact tables.
+
+    ``path`` is the chain of joins from ``events`` ending at ``table`` (empty for events
+    itself); ``columns`` are the columns of ``table`` those fact tables read (group-by
+    sources, event type, join columns); ``fact_tables`` read ``table`` through ``path``.
+    A row of ``table`` inserted, deleted, or changed in one of ``columns`` changes the facts
+    of the hours of the events joined to it (old and new version), in those fact tables.
+    """
+
+    table: str
+    path: tuple[Join, ...]
+    columns: tuple[str, ...]
+    fact_tables: tuple[FactTable, ...]
+
+    @property
+    def key(self) -> str | None:
+        """The column of ``table`` the last join of ``path`` matches (None for events)."""
+        return self.path[-1][2] if self.path else None
+
+
+def _column(source: str) -> tuple[str, str]:
+    table, column = source.split(".")
+    return table, column
+
+
+def _reads(table: FactTable) -> list[tuple[tuple[Join, ...], str, str]]:
+    """(path, raw table, column) for every column ``table`` reads."""
+    sources = [CAMPAIGN_ID.source, HOUR.source, EVENT_TYPE]
+    if table.dimension is not None:
+        sources.append(table.dimension.source)
+    paths = {EVENTS: ()} | {
+        joined: table.joins[: i + 1] for i, (joined, _, _) in enumerate(table.joins)
+    }
+    reads = [(paths[raw], raw, column) for raw, column in map(_column, sources)]
+    left = EVENTS
+    for i, (joined, left_column, right_column) in enumerate(table.joins):
+        reads.append((table.joins[:i], left, left_column))
+        reads.append((table.joins[: i + 1], joined, right_column))
+        left = joined
+    return reads
+
+
+def reaches_of(tables: Sequence[FactTable]) -> tuple[Reach, ...]:
+    """Every :class:`Reach` of the raw tables ``tables`` read, one per (raw table, path)."""
+    columns: dict[tuple[str, tuple[Join, ...]], list[str]] = {}
+    readers: dict[tuple[str, tuple[Join, ...]], list[FactTable]] = {}
+    for table in tables:
+        for path, raw, column in _reads(table):
+            key = (raw, path)
+            if column not in columns.setdefault(key, []):
+                columns[key].append(column)
+            if table not in readers.setdefault(key, []):
+                readers[key].append(table)
+    return tuple(
+        Reach(raw, path, tuple(columns[raw, path]), tuple(readers[raw, path]))
+        for raw, path in columns
+    )
+
+
+REACHES = reaches_of(FACT_TABLES)
+
+
+def reaches(table: str) -> tuple[Reach, ...]:
+    """How rows of raw table ``table`` reach the facts (empty: no fact reads it)."""
+    return tuple(r for r in REACHES if r.table == table)
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,22 @@
 """Service heartbeats in Redis, and the one reader the ops status uses.
 
-Each running process keeps a hash ``forklift:heartbeat:<service>:<host>:<pid>`` that expires
-when beats stop, and every job outcome also updates ``forklift:service:<service>``, which
-outlives processes (last success, last failure and error, totals).
+Each running process keeps a hash ``forklift:heartbeat:<service>:<instance>`` that expires
+when beats stop (``<instance>`` is ``<host>:<pid>:<nonce>``, unique even when a container
+restarts with the same host name and pid), and every job outcome also updates
+``forklift:service:<service>``, which outlives processes (last success, last failure and
+error, totals). A worker also lists the jobs it is running in
+``forklift:running:<service>:<instance>``, so others can release them if it dies
+(``shared.recovery``).
+
+Beats are best effort: while Redis is unreachable the process keeps working and beats again
+when Redis answers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import socket
 import time
 from collections.abc import Iterable
@@ -16,13 +24,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
+from shared.logging import get_logger
 from shared.queues import queue_depth
 
 __all__ = ["Heartbeat", "ServiceStatus", "read_service_status"]
 
+log = get_logger("forklift.heartbeat")
+
 HEARTBEAT_PREFIX = "forklift:heartbeat:"
 SERVICE_PREFIX = "forklift:service:"
+RUNNING_PREFIX = "forklift:running:"
 
 
 def _text(value: bytes | str | None) -> str | None:
@@ -32,15 +45,22 @@ def _text(value: bytes | str | None) -> str | None:
 class Heartbeat:
     """One process's liveness record; ``beat()`` on a timer, ``job_ok``/``job_failed`` per job."""
 
-    def __init__(self, redis: Redis, service: str, interval_s: float = 5.0) -> None:
+    def __init__(self, redis: Redis, service: str, interval_s: float = 3.0) -> None:
         self.redis = redis
         self.service = service
         self.interval_s = interval_s
         self.host = socket.gethostname()
         self.pid = os.getpid()
-        self.key = f"{HEARTBEAT_PREFIX}{service}:{self.host}:{self.pid}"
+        self.instance = f"{self.host}:{self.pid}:{secrets.token_hex(3)}"
+        self.key = f"{HEARTBEAT_PREFIX}{service}:{self.instance}"
+        self.running_key = f"{RUNNING_PREFIX}{service}:{self.instance}"
         self.started = time.time()
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def ttl_s(self) -> int:
+        """How long the record outlives the last beat: three missed beats mean dead."""
+        return int(self.interval_s * 3) + 1
 
     async def beat(self, **fields: Any) -> None:
         """Write this process's record with a fresh ``last_beat``; extra fields are kept."""
@@ -54,8 +74,22 @@ class Heartbeat:
         }
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.key, mapping=mapping)
-            pipe.expire(self.key, int(self.interval_s * 3) + 1)
+            pipe.expire(self.key, self.ttl_s)
             await pipe.execute()
+
+    async def job_started(self, job_id: str) -> None:
+        """List ``job_id`` as running in this process (until :meth:`job_ended`). Best effort:
+        unlisted, a job of a crashed worker waits for arq's own timeout instead."""
+        try:
+            await self.redis.hset(self.running_key, job_id, time.time())
+        except (RedisError, OSError) as e:
+            log.warning("heartbeat.job_unlisted", job_id=job_id, error=str(e))
+
+    async def job_ended(self, job_id: str) -> None:
+        try:
+            await self.redis.hdel(self.running_key, job_id)
+        except (RedisError, OSError) as e:  # the listing goes with the process record
+            log.warning("heartbeat.job_not_delisted", job_id=job_id, error=str(e))
 
     async def count(self, name: str, amount: int = 1) -> None:
         """Add ``amount`` to a service counter (rows loaded, items fetched...)."""
@@ -86,9 +120,19 @@ class Heartbeat:
             await pipe.execute()
 
     async def _run(self) -> None:
+        unreachable = False
         while True:
-            await self.beat()
             await asyncio.sleep(self.interval_s)
+            try:
+                await self.beat()
+            except (RedisError, OSError) as e:
+                if not unreachable:  # one line per outage, not one per beat
+                    log.error("heartbeat.redis_unreachable", service=self.service, error=str(e))
+                unreachable = True
+                continue
+            if unreachable:
+                log.info("heartbeat.redis_back", service=self.service)
+                unreachable = False
 
     async def start(self) -> None:
         """Beat now and then every ``interval_s`` in the background."""
@@ -96,11 +140,15 @@ class Heartbeat:
         self._task = asyncio.create_task(self._run(), name=f"heartbeat:{self.service}")
 
     async def stop(self) -> None:
-        """Stop beating and remove this process's record."""
+        """Stop beating and remove this process's records (if Redis still answers: else
+        they expire, and other workers release what this one listed as running)."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        await self.redis.delete(self.key)
+        try:
+            await self.redis.delete(self.key, self.running_key)
+        except (RedisError, OSError) as e:
+            log.warning("heartbeat.stop.redis_unreachable", service=self.service, error=str(e))
 
 
 @dataclass

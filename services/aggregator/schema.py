@@ -1,13 +1,17 @@
 """The aggregator's warehouse tables, rendered from the definition in ``shared.facts``.
 
 Each fact table has campaign_id, hour, its extra dimension (if any) and one integer column
-per fact; primary key (campaign_id, hour[, dimension]); indexes on (hour) for the loader's
-delete and on (campaign_id, hour) for the dashboard. Adding a fact adds a column on migrate.
+per fact; primary key (campaign_id, hour[, dimension]), which also serves the dashboard's
+(campaign_id, hour range) reads, and an index on (hour) for the loader's delete. Adding a
+fact adds a column on migrate.
+The aggregator also owns ``aggregate_outbox`` (``shared.outbox``), where sync leaves the
+hours it made stale.
 """
 
 from __future__ import annotations
 
 from shared.facts import FACT_TABLES, FactTable
+from shared.outbox import AGGREGATE_OUTBOX
 from shared.schema import Column, Index, Table
 
 __all__ = ["WAREHOUSE_TABLES", "fact_schema"]
@@ -23,8 +27,8 @@ def fact_schema(table: FactTable) -> Table:
         table.name,
         (*keys, *facts),
         primary_key=tuple(c.name for c in keys),
-        indexes=(Index(("hour",)), Index(("campaign_id", "hour"))),
+        indexes=(Index(("hour",)),),
     )
 
 
-WAREHOUSE_TABLES: tuple[Table, ...] = tuple(fact_schema(t) for t in FACT_TABLES)
+WAREHOUSE_TABLES: tuple[Table, ...] = (*(fact_schema(t) for t in FACT_TABLES), AGGREGATE_OUTBOX)

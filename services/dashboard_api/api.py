@@ -1,5 +1,6 @@
-"""The dashboard_api aiohttp app: middlewares (request id, errors, auth) and the routes of
-:mod:`services.dashboard_api.routes`, served by ``forklift serve dashboard_api``.
+"""The dashboard_api aiohttp app: middlewares (request id, errors, auth), the routes of
+:mod:`services.dashboard_api.routes` and the web pages of :mod:`services.dashboard_api.pages`,
+served by ``forklift serve dashboard_api``.
 
 Errors are always ``{"error": {"code", "message", "field"?}}``; no stack trace reaches a
 client. Auth: ``Authorization: Bearer <token>`` or the ``forklift_session`` cookie
@@ -29,6 +30,7 @@ from services.dashboard_api.context import (
     AppContext,
 )
 from services.dashboard_api.errors import BadRequest, DashboardError, NotFound, Unauthorized
+from services.dashboard_api.pages import add_page_routes
 from services.dashboard_api.routes import ROUTES, RouteSpec, aiohttp_path, openapi_document
 from services.dashboard_api.sessions import SessionStore, Throttle
 from services.dashboard_api.settings import DashboardSettings
@@ -193,5 +195,6 @@ async def create_app(
     for spec in ROUTES:
         app.router.add_route(spec.method, aiohttp_path(spec), _dispatch(spec))
     app.router.add_get("/api/openapi.json", openapi)
+    add_page_routes(app)
     app.router.add_route("*", "/{tail:.*}", not_found)
     return app

@@ -15,6 +15,13 @@ from shared.demo import DEMO_CLIENT_USERS, CheckResult, DemoContext
 PROCESSES: tuple[tuple[str, ...], ...] = (("serve", "dashboard_api"),)
 BASE_URL = f"http://127.0.0.1:{SERVERS['dashboard_api']}"
 DEMO_USER = "acme"
+# Login answers that waiting cannot change, and what to do about them.
+FATAL_LOGIN_ANSWERS = {
+    401: "its password in the source's auth_user was changed; start from a fresh data dir"
+    " (rm -rf .forklift) to reseed it",
+    429: "too many failed logins; the throttle lets it in again after"
+    " FORKLIFT_DASHBOARD_LOGIN_WINDOW_S seconds (default 900)",
+}
 
 
 async def seed(demo: DemoContext) -> None:
@@ -44,6 +51,12 @@ async def check(demo: DemoContext) -> CheckResult:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
             login = {"username": DEMO_USER, "password": password}
             async with http.post(f"{base_url}/api/login", json=login) as resp:
+                if resp.status in FATAL_LOGIN_ANSWERS:
+                    detail = (
+                        f"login of {DEMO_USER!r} answered {resp.status}: "
+                        + FATAL_LOGIN_ANSWERS[resp.status]
+                    )
+                    return CheckResult("dashboard_api", False, 0, detail, fatal=True)
                 if resp.status != 200:
                     return CheckResult("dashboard_api", False, 0, f"login answered {resp.status}")
                 headers = {"Authorization": f"Bearer {(await resp.json())['token']}"}

@@ -20,6 +20,14 @@ __all__ = ["Session", "SessionStore", "Throttle"]
 SESSION_PREFIX = "forklift:dashboard:session:"
 THROTTLE_PREFIX = "forklift:dashboard:login-failures:"
 
+# Count one failure per key; the first failure of a window starts its expiry. One script so
+# no counter is ever left without a TTL (Redis 6.2 has no EXPIRE ... NX).
+_FAIL = """
+for _, key in ipairs(KEYS) do
+  if redis.call('INCR', key) == 1 then redis.call('EXPIRE', key, ARGV[1]) end
+end
+"""
+
 
 @dataclass(frozen=True)
 class Session:
@@ -66,17 +74,14 @@ class Throttle:
         self.redis = redis
         self.max_failures = max_failures
         self.window_s = window_s
+        self._fail = redis.register_script(_FAIL)
 
     async def blocked(self, *keys: str) -> bool:
         values = await self.redis.mget([THROTTLE_PREFIX + k for k in keys])
         return any(v is not None and int(v) >= self.max_failures for v in values)
 
     async def fail(self, *keys: str) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.incr(THROTTLE_PREFIX + key)
-                pipe.expire(THROTTLE_PREFIX + key, self.window_s, nx=True)
-            await pipe.execute()
+        await self._fail(keys=[THROTTLE_PREFIX + k for k in keys], args=[self.window_s])
 
     async def clear(self, key: str) -> None:
         await self.redis.delete(THROTTLE_PREFIX + key)

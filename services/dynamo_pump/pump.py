@@ -85,6 +85,13 @@ class Pump:
                 rows.append(row)
         return rows
 
+    async def _renew_lease(self, kind: str, fbids: list[int]) -> None:
+        """Keep a batch's lease alive while it is processed (leases are short, so a crashed
+        pump's keys return within one lease)."""
+        while True:
+            await asyncio.sleep(self.queues.lease_s / 3)
+            await self.queues.renew(kind, fbids)
+
     async def step(self) -> bool:
         """Claim and process one batch; False when every queue is empty."""
         # A batch never reserves more than the bucket holds (0.5 RCU per key estimated).
@@ -95,11 +102,14 @@ class Pump:
         if claim is None:
             return False
         kind, fbids = claim
+        renewing = asyncio.create_task(self._renew_lease(kind, fbids))
         try:
             result = await self.process(kind, fbids)
         except BaseException:
             await asyncio.shield(self.queues.release(kind, fbids))
             raise
+        finally:
+            renewing.cancel()
         await self.queues.ack(kind, fbids)
         log.info("dynamo.batch.done", kind=kind, keys=len(fbids), rcu=result["rcu"])
         return True

@@ -24,7 +24,9 @@ class DynamoSettings(BaseSettings):
     concurrency: int = Field(4, ge=1, le=64, description="batches in flight per pump process")
     refresh_age_days: float = Field(30.0, gt=0)
     not_found_recheck_days: float = Field(7.0, gt=0)
-    in_flight_timeout_s: float = Field(300.0, gt=0)
+    in_flight_timeout_s: float = Field(
+        15.0, gt=0, description="lease of a claimed batch, renewed while it is processed"
+    )
     plan_interval_minutes: int = Field(15, ge=1, le=60)
     plan_limit: int = Field(100_000, ge=1, description="keys planned per queue per run")
     # Charge DynamoDB's ConsumedCapacity figures; false: compute RCU from item sizes (moto's

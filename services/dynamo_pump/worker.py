@@ -1,5 +1,6 @@
 """``forklift worker dynamo_pump``: the pump runs as a background task for the worker's
-lifetime; a cron re-plans the queues every FORKLIFT_DYNAMO_PLAN_INTERVAL_MINUTES."""
+lifetime; a cron re-plans the queues every FORKLIFT_DYNAMO_PLAN_INTERVAL_MINUTES, and sync
+queues a plan as soon as it lands new fbids (``shared.handoff``)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import contextlib
 from typing import Any
 
 from arq.cron import CronJob
+from arq.worker import func
 
 from services.dynamo_pump.clients import open_pump
 from services.dynamo_pump.pump import plan
 from services.dynamo_pump.settings import DynamoSettings
+from shared.handoff import DYNAMO_PLAN_JOB
 from shared.logging import get_logger
 from shared.queues import every_minutes
 from shared.worker import job
@@ -57,9 +60,10 @@ async def on_shutdown(ctx: dict[str, Any]) -> None:
 class WorkerSettings:
     service = "dynamo_pump"
     settings_cls = DynamoSettings
-    functions: list[Any] = []
+    # keep_result=0: sync may ask for the next plan as soon as this one is done.
+    functions = [func(plan_job, name=DYNAMO_PLAN_JOB, keep_result=0)]
     cron_jobs = staticmethod(cron_jobs)
     on_startup = on_startup
     on_shutdown = on_shutdown
     max_jobs = 1
-    max_tries = 1
+    max_tries = 3  # a plan whose worker died runs again elsewhere

@@ -2,8 +2,9 @@
 
 Each kind has a sorted set ``forklift:dynamo:queue:<kind>`` of fbids (score = time queued,
 oldest first). Claiming moves keys atomically (Lua) to ``forklift:dynamo:inflight`` with a
-lease deadline; a key leaves "in flight" only when its batch committed (:func:`ack`), and
-expired leases (a crashed pump) go back to their queue. A fbid is never queued twice for the
+lease deadline, which the pump renews while it works on the batch; a key leaves "in flight"
+only when its batch committed (:func:`ack`). Every claim first returns expired leases (a
+crashed pump's) to the front of their queues, so priority holds the moment a lease runs out. A fbid is never queued twice for the
 same fetch: user kinds share one de-duplication (a fbid queued as primary is not queued again
 as secondary or refresh), and a key in flight is never re-queued.
 """
@@ -46,15 +47,33 @@ end
 return added
 """
 
-# KEYS: queues in priority order, inflight. ARGV: deadline, then one limit per queue.
-_CLAIM = """
+# Expired leases go back to the front of their queue (members are "<queue key>|<fbid>").
+_REQUEUE_FUNCTION = """
+local function requeue_expired(inflight, now)
+  local expired = redis.call('ZRANGEBYSCORE', inflight, '-inf', now)
+  for _, member in ipairs(expired) do
+    local sep = string.find(member, '|', 1, true)
+    redis.call('ZADD', string.sub(member, 1, sep - 1), 0, string.sub(member, sep + 1))
+    redis.call('ZREM', inflight, member)
+  end
+  return #expired
+end
+"""
+
+# KEYS: inflight. ARGV: now.
+_REQUEUE = _REQUEUE_FUNCTION + "return requeue_expired(KEYS[1], ARGV[1])"
+
+# KEYS: queues in priority order, inflight. ARGV: now, lease deadline, one limit per queue.
+_CLAIM = (
+    _REQUEUE_FUNCTION
+    + """
+requeue_expired(KEYS[#KEYS], ARGV[1])
 for k = 1, #KEYS - 1 do
-  local limit = tonumber(ARGV[k + 1])
-  local popped = redis.call('ZPOPMIN', KEYS[k], limit)
+  local popped = redis.call('ZPOPMIN', KEYS[k], tonumber(ARGV[k + 2]))
   if #popped > 0 then
     local fbids = {}
     for i = 1, #popped, 2 do
-      redis.call('ZADD', KEYS[#KEYS], ARGV[1], KEYS[k] .. '|' .. popped[i])
+      redis.call('ZADD', KEYS[#KEYS], ARGV[2], KEYS[k] .. '|' .. popped[i])
       table.insert(fbids, popped[i])
     end
     return {KEYS[k], fbids}
@@ -62,17 +81,7 @@ for k = 1, #KEYS - 1 do
 end
 return false
 """
-
-# KEYS: inflight. ARGV: now. Expired leases go back to the front of their queue.
-_REQUEUE = """
-local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-for _, member in ipairs(expired) do
-  local sep = string.find(member, '|', 1, true)
-  redis.call('ZADD', string.sub(member, 1, sep - 1), 0, string.sub(member, sep + 1))
-  redis.call('ZREM', KEYS[1], member)
-end
-return #expired
-"""
+)
 
 
 def queue_key(kind: str) -> str:
@@ -106,7 +115,8 @@ class WorkQueues:
     async def claim(self, limits: dict[str, int]) -> Claim | None:
         """Lease up to ``limits[kind]`` keys of the highest-priority non-empty queue."""
         keys = [queue_key(k) for k in KINDS] + [INFLIGHT]
-        args = [time.time() + self.lease_s, *(limits[k] for k in KINDS)]
+        now = time.time()
+        args = [now, now + self.lease_s, *(limits[k] for k in KINDS)]
         claimed = await self._claim(keys=keys, args=args)
         if not claimed:
             return None
@@ -119,6 +129,14 @@ class WorkQueues:
         members = [f"{queue_key(kind)}|{f}" for f in fbids]
         if members:
             await self.redis.zrem(INFLIGHT, *members)
+
+    async def renew(self, kind: str, fbids: Iterable[int]) -> None:
+        """Extend the lease of a batch still being worked on (keys no longer in flight, e.g.
+        reclaimed after a stall, are not put back)."""
+        deadline = time.time() + self.lease_s
+        members = {f"{queue_key(kind)}|{f}": deadline for f in fbids}
+        if members:
+            await self.redis.zadd(INFLIGHT, members, xx=True)
 
     async def release(self, kind: str, fbids: list[int]) -> None:
         """Give a failed batch back: the keys return to the front of their queue."""

@@ -86,3 +86,4 @@ class WorkerSettings:
     on_startup = on_startup
     max_jobs = 1
     max_tries = 3
+    job_timeout_s = 1800  # a day of a busy site's logs

@@ -24,9 +24,9 @@ __all__ = [
     "redshift_copy_sql",
     "swap_sql",
     "merge_sql",
-    "changed_hours_full_sql",
-    "changed_hours_merge_sql",
     "analyze_delta_sql",
+    "changed_hours_sql",
+    "outbox_insert_sql",
 ]
 
 
@@ -192,15 +192,51 @@ def _fast_row_hash(dialect: str, columns: Sequence[tuple[str, str]]) -> str:
     return f"hash_record_extended(ROW({values}), 0)"
 
 
-def changed_hours_full_sql(
+def analyze_delta_sql(table: str) -> str:
+    """Statistics for the delta, so joins with the live table probe its key index."""
+    return f"ANALYZE {quote_ident(delta_name(table))}"
+
+
+def _hour(column: str) -> str:
+    # The warehouse sessions run in UTC (shared.db), so this is the UTC hour.
+    return f"date_trunc('hour', {column})"
+
+
+def _differs(dialect: str, left: str, right: str) -> str:
+    """``left`` and ``right`` differ, NULL equal to NULL (Redshift has no IS DISTINCT FROM)."""
+    if dialect == "redshift":
+        return f"NOT ({left} = {right} OR ({left} IS NULL AND {right} IS NULL))"
+    return f"{left} IS DISTINCT FROM {right}"
+
+
+def _changed_rows(
+    dialect: str, mode: str, table: str, primary_key: Sequence[str], columns: Sequence[str]
+) -> str:
+    """FROM ... WHERE of the rows inserted, deleted or changed in ``columns`` by this run:
+    ``o`` is the live (old) version, ``n`` the loaded (new) one; either may be missing."""
+    live, first = quote_ident(table), quote_ident(primary_key[0])
+    match = _key_match(primary_key, "o", "n")
+    if mode == "full":
+        rows = f"{live} o FULL JOIN {quote_ident(staging_name(table))} n ON {match}"
+        added_or_gone = f"o.{first} IS NULL OR n.{first} IS NULL"
+    else:  # incremental runs never delete
+        rows = f"{quote_ident(delta_name(table))} n LEFT JOIN {live} o ON {match}"
+        added_or_gone = f"o.{first} IS NULL"
+    differ = " OR ".join(
+        _differs(dialect, f"o.{quote_ident(c)}", f"n.{quote_ident(c)}") for c in columns
+    )
+    return f"FROM {rows} WHERE {added_or_gone} OR {differ}"
+
+
+def _root_full_hours_sql(
     dialect: str, table: str, columns: Sequence[tuple[str, str]], hour_column: str
 ) -> str:
-    """Hours (of ``hour_column``) whose rows differ between the live and staging tables;
-    ``columns`` are ``(name, warehouse type)``."""
+    """Full mode on the events table: hours whose count or sum of row hashes differ between
+    the live and staging tables (two grouped scans; cheaper than a key join of both)."""
 
     def per_hour(name: str) -> str:
         return (
-            f"SELECT date_trunc('hour', t.{quote_ident(hour_column)}) AS hour, count(*) AS n,"  # noqa: S608
+            f"SELECT {_hour('t.' + quote_ident(hour_column))} AS hour, count(*) AS n,"  # noqa: S608
             f" sum({_fast_row_hash(dialect, columns)}::numeric) AS h"
             f" FROM {quote_ident(name)} t GROUP BY 1"
         )
@@ -208,20 +244,56 @@ def changed_hours_full_sql(
     return (
         f"SELECT coalesce(a.hour, b.hour) AS hour FROM ({per_hour(table)}) a"  # noqa: S608
         f" FULL JOIN ({per_hour(staging_name(table))}) b ON a.hour = b.hour"
-        " WHERE a.n IS DISTINCT FROM b.n OR a.h IS DISTINCT FROM b.h ORDER BY 1"
+        f" WHERE {_differs(dialect, 'a.n', 'b.n')} OR {_differs(dialect, 'a.h', 'b.h')} ORDER BY 1"
     )
 
 
-def analyze_delta_sql(table: str) -> str:
-    """Statistics for the delta, so joins with the live table probe its key index."""
-    return f"ANALYZE {quote_ident(delta_name(table))}"
-
-
-def changed_hours_merge_sql(table: str, primary_key: Sequence[str], hour_column: str) -> str:
-    """Hours of the incoming rows and of the live rows they replace."""
-    hour, live, delta = quote_ident(hour_column), quote_ident(table), quote_ident(delta_name(table))
+def changed_hours_sql(
+    dialect: str,
+    mode: str,
+    table: str,
+    primary_key: Sequence[str],
+    columns: Sequence[tuple[str, str]],
+    path: Sequence[tuple[str, str, str]],
+    hour_source: str,
+) -> str:
+    """Hours (of ``hour_source``, ``events.created``) of the events whose facts this run of
+    ``table`` changes, run before the swap or merge. ``columns`` (name, warehouse type) are
+    the ones the facts read; ``path`` the joins from events to ``table`` (empty: ``table``
+    is events, and the hours are those of its old and new rows)."""
+    root, hour_column = hour_source.split(".")
+    names = [name for name, _ in columns]
+    if not path:
+        if mode == "full":
+            return _root_full_hours_sql(dialect, table, columns, hour_column)
+        changed = _changed_rows(dialect, mode, table, primary_key, names)
+        hour = quote_ident(hour_column)
+        return (
+            f"SELECT {_hour('n.' + hour)} AS hour {changed}"  # noqa: S608
+            f" UNION SELECT {_hour('o.' + hour)} {changed} ORDER BY 1"
+        )
+    key = quote_ident(path[-1][2])
+    joins, left = "", root
+    for joined, left_column, right_column in path[:-1]:
+        joins += (
+            f" JOIN {quote_ident(joined)} ON {quote_ident(left)}.{quote_ident(left_column)}"
+            f" = {quote_ident(joined)}.{quote_ident(right_column)}"
+        )
+        left = joined
+    probe = f"{quote_ident(left)}.{quote_ident(path[-1][1])}"
     return (
-        f"SELECT date_trunc('hour', {hour}) AS hour FROM {delta}"  # noqa: S608
-        f" UNION SELECT date_trunc('hour', l.{hour}) FROM {live} l"
-        f" JOIN {delta} d ON {_key_match(primary_key, 'l', 'd')} ORDER BY 1"
+        f"WITH changed AS (SELECT o.{key} AS old_key, n.{key} AS new_key"  # noqa: S608
+        f" {_changed_rows(dialect, mode, table, primary_key, names)})"
+        f" SELECT DISTINCT {_hour(quote_ident(root) + '.' + quote_ident(hour_column))} AS hour"
+        f" FROM {quote_ident(root)}{joins}"
+        f" WHERE {probe} IN (SELECT old_key FROM changed UNION SELECT new_key FROM changed)"
+        " ORDER BY 1"
+    )
+
+
+def outbox_insert_sql(outbox: str) -> str:
+    """One outbox row: $1 = fact table slug, $2 = hour, $3 = source, $4 = run id."""
+    return (
+        f'INSERT INTO {quote_ident(outbox)} ("fact_table", "hour", "source", "run_id")'  # noqa: S608
+        " VALUES ($1, $2, $3, $4)"
     )

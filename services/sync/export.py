@@ -102,7 +102,7 @@ async def _uploader(
         sizes[number] = (key, len(packed))
         result.raw_bytes += len(data)
         result.gzip_bytes += len(packed)
-        log.info("sync.part.uploaded", table=target.table, part=number, gzip_bytes=len(packed))
+        log.debug("sync.part.uploaded", table=target.table, part=number, gzip_bytes=len(packed))
         if on_part is not None:
             await on_part(key)
 

@@ -1,5 +1,5 @@
-"""One table end to end: lock, export to S3, load, swap or merge, watermark, cleanup, and
-the aggregator's late-data message. ``sync_all`` runs every configured table."""
+"""One table end to end: lock, export to S3, load, swap or merge, watermark and outbox,
+cleanup, and the aggregator's wake-up message. ``sync_all`` runs every configured table."""
 
 from __future__ import annotations
 
@@ -27,15 +27,15 @@ from services.sync.settings import Mode, SyncSettings
 from services.sync.source import SyncSource
 from services.sync.warehouse import Landing, discard, prepare, publish
 from shared.errors import ForkliftError
+from shared.facts import Reach, reaches
+from shared.handoff import DYNAMO_PLAN_JOB, DYNAMO_PLAN_TABLES, wake
 from shared.logging import get_logger
-from shared.queues import enqueue
 from shared.source import SOURCE_ERRORS
 
 __all__ = [
     "SyncClients",
     "TableReport",
     "SyncFailure",
-    "HOUR_COLUMNS",
     "check_table",
     "sync_table",
     "sync_all",
@@ -52,9 +52,6 @@ _TABLE_FAILURES = (
     OSError,
     TimeoutError,
 )
-
-# Tables whose changed hours the aggregator hears about, and the column giving the hour.
-HOUR_COLUMNS = {"events": "created"}
 
 
 @dataclass
@@ -110,6 +107,21 @@ class SyncFailure:
 
 async def _watermark(conn: asyncpg.Connection, table: str) -> datetime | None:
     return await conn.fetchval("SELECT watermark FROM sync_state WHERE table_name = $1", table)
+
+
+def _fact_reaches(info: TableInfo) -> tuple[Reach, ...]:
+    """How the table's rows reach the facts (``shared.facts``); SchemaMismatch when the
+    source lacks a column the facts read, or the key to tell changed rows apart."""
+    found = reaches(info.name)
+    missing = sorted({c for r in found for c in r.columns} - set(info.column_names))
+    if missing:
+        raise SchemaMismatch(
+            f"{info.name}: the fact tables read column(s) {', '.join(missing)}, which the"
+            " source table lacks"
+        )
+    if any(r.path for r in found) and not info.primary_key:
+        raise SchemaMismatch(f"{info.name}: the fact tables read it, so it needs a primary key")
+    return found
 
 
 def _check_incremental(info: TableInfo, cursor: str) -> None:
@@ -186,13 +198,6 @@ def _redshift_options(settings: SyncSettings, table: str) -> tuple[Any, dialects
     return keys, auth
 
 
-async def _notify_aggregator(redis: Redis, table: str, hours: list[str]) -> None:
-    """The late-data message: the aggregator recomputes these hours of its fact tables."""
-    if hours:
-        await enqueue(redis, "aggregator", "requeue_hours", hours, f"sync:{table}")
-        log.info("sync.aggregator.notified", table=table, hours=len(hours))
-
-
 async def _transfer(
     clients: SyncClients,
     settings: SyncSettings,
@@ -234,7 +239,7 @@ async def _after_commit(
     exported: ExportResult,
     started: float,
 ) -> None:
-    """Clean the table's S3 prefix, tell the aggregator, fill in and log the report."""
+    """Clean the table's S3 prefix, wake the aggregator, fill in and log the report."""
     table, mode, run_id = report.table, report.mode, report.run_id
     cleaned = time.monotonic()
     try:
@@ -242,7 +247,11 @@ async def _after_commit(
     except StorageError as e:  # the data landed; the next successful run cleans up
         log.warning("sync.cleanup.failed", table=table, error=str(e))
     report.phases_s["cleanup"] = time.monotonic() - cleaned
-    await _notify_aggregator(clients.redis, table, report.hours)
+    # The stale hours are in the aggregator's outbox already; it also drains it every minute.
+    if report.hours:
+        await wake(clients.redis, "aggregator", "drain_outbox", f"sync:{table}")
+    if table in DYNAMO_PLAN_TABLES and exported.rows:
+        await wake(clients.redis, "dynamo_pump", DYNAMO_PLAN_JOB, job_id="dynamo:plan")
     report.rows, report.parts = exported.rows, len(exported.parts)
     report.raw_bytes, report.gzip_bytes = exported.raw_bytes, exported.gzip_bytes
     report.nulled = exported.nulled
@@ -268,7 +277,7 @@ async def _run(clients: SyncClients, settings: SyncSettings, table: str, mode: M
     started = time.monotonic()
     info, mapped, mode, cursor_range = await _plan(clients, settings, table, mode)
     report = TableReport(table, mode, run_id)
-    log.info("sync.table.start", table=table, mode=mode, run_id=run_id)
+    log.debug("sync.table.start", table=table, mode=mode, run_id=run_id)
     landing = Landing(
         table=table,
         mode=mode,
@@ -276,7 +285,7 @@ async def _run(clients: SyncClients, settings: SyncSettings, table: str, mode: M
         columns=tuple(mapped),
         primary_key=info.primary_key,
         watermark=cursor_range[-1],
-        hour_column=HOUR_COLUMNS.get(table),
+        reaches=_fact_reaches(info),
     )
     keys, _ = _redshift_options(settings, table)
     async with clients.warehouse.acquire() as conn:

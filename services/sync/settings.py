@@ -39,7 +39,9 @@ class SyncSettings(BaseSettings):
     upload_concurrency: int = Field(4, ge=1, le=64)
     gzip_level: int = Field(1, ge=1, le=9)
     interval_minutes: int = Field(10, ge=1, le=60)
-    lock_ttl_s: float = Field(60.0, gt=0, description="lock expiry, refreshed while running")
+    lock_ttl_s: float = Field(
+        15.0, gt=0, description="lock expiry, refreshed every third of it while running"
+    )
     lock_wait_s: float = Field(0.0, ge=0, description="how long a second run waits for the lock")
     redshift_iam_role: str | None = None
     redshift_access_key_id: str | None = None

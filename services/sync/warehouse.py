@@ -1,6 +1,7 @@
-"""The warehouse side of a run: prepare a staging table, then swap (full) or merge
-(incremental) and record the watermark in one transaction. A failure before that commit
-leaves the live table as it was."""
+"""The warehouse side of a run: prepare a staging table, then, in one transaction, swap
+(full) or merge (incremental), record the watermark, and leave in the aggregator's outbox
+the (fact table, hour) pairs the change makes stale. A failure before that commit leaves
+the live table as it was; a crash after it cannot lose the outbox rows."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from services.sync.catalog import read_table
 from services.sync.errors import SchemaMismatch
 from services.sync.settings import Mode
 from shared.db import quote_ident
+from shared.facts import HOUR, Reach
+from shared.outbox import AGGREGATE_OUTBOX
 from shared.schema import Column, Table
 
 __all__ = ["Landing", "prepare", "publish", "discard"]
@@ -40,7 +43,7 @@ class Landing:
     columns: tuple[tuple[str, str, bool], ...]  # (name, warehouse type, not null)
     primary_key: tuple[str, ...]
     watermark: datetime | None
-    hour_column: str | None
+    reaches: tuple[Reach, ...] = ()  # how this table's rows reach the facts
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -50,6 +53,14 @@ class Landing:
     def target(self) -> str:
         name = dialects.staging_name if self.mode == "full" else dialects.delta_name
         return name(self.table)
+
+
+async def _ensure_outbox(conn: asyncpg.Connection, landing: Landing) -> None:
+    if landing.reaches and await read_table(conn, AGGREGATE_OUTBOX.name) is None:
+        raise SchemaMismatch(
+            f"warehouse lacks {AGGREGATE_OUTBOX.name} (the facts read {landing.table});"
+            " run `forklift db migrate`"
+        )
 
 
 async def _ensure_live(conn: asyncpg.Connection, landing: Landing, dialect: str, keys: Any) -> None:
@@ -85,17 +96,38 @@ async def _stage(conn: asyncpg.Connection, landing: Landing, dialect: str, keys:
         await conn.execute(dialects.postgres_delta_sql(landing.table))
 
 
-async def _changed_hours(conn: asyncpg.Connection, landing: Landing, dialect: str) -> list[str]:
-    if landing.hour_column is None:
-        return []
-    if landing.mode == "full":
-        columns = [(name, pg_type) for name, pg_type, _ in landing.columns]
-        sql = dialects.changed_hours_full_sql(dialect, landing.table, columns, landing.hour_column)
-    else:
-        sql = dialects.changed_hours_merge_sql(
-            landing.table, landing.primary_key, landing.hour_column
+async def _changed_hours(
+    conn: asyncpg.Connection, landing: Landing, dialect: str
+) -> dict[str, set[datetime]]:
+    """Hours each fact table (slug) must recompute after this run, before the swap/merge."""
+    types = {name: pg_type for name, pg_type, _ in landing.columns}
+    stale: dict[str, set[datetime]] = {}
+    for reach in landing.reaches:
+        sql = dialects.changed_hours_sql(
+            dialect,
+            landing.mode,
+            landing.table,
+            landing.primary_key,
+            [(c, types[c]) for c in reach.columns],
+            reach.path,
+            HOUR.source,
         )
-    return [r["hour"].isoformat() for r in await conn.fetch(sql) if r["hour"] is not None]
+        hours = {r["hour"] for r in await conn.fetch(sql) if r["hour"] is not None}
+        for table in reach.fact_tables:
+            stale.setdefault(table.slug, set()).update(hours)
+    return stale
+
+
+async def _write_outbox(
+    conn: asyncpg.Connection, landing: Landing, stale: dict[str, set[datetime]]
+) -> None:
+    rows = [
+        (slug, hour, f"sync:{landing.table}", landing.run_id)
+        for slug, hours in stale.items()
+        for hour in sorted(hours)
+    ]
+    if rows:
+        await conn.executemany(dialects.outbox_insert_sql(AGGREGATE_OUTBOX.name), rows)
 
 
 async def _swap(conn: asyncpg.Connection, landing: Landing, dialect: str) -> None:
@@ -133,23 +165,26 @@ async def prepare(conn: asyncpg.Connection, landing: Landing, dialect: str, keys
     """Make sure the live table exists with every source column, and create an empty
     staging (full) or delta (incremental) table. ``keys``: Redshift (distkey, sortkeys)."""
     await _ensure_live(conn, landing, dialect, keys)
+    await _ensure_outbox(conn, landing)
     await _stage(conn, landing, dialect, keys)
 
 
 async def publish(conn: asyncpg.Connection, landing: Landing, dialect: str, rows: int) -> list[str]:
-    """In one transaction: swap or merge the loaded rows into the live table and store the
-    watermark. Returns the changed hours (of ``landing.hour_column``)."""
+    """In one transaction: swap or merge the loaded rows into the live table, store the
+    watermark and write the outbox rows of the fact hours the change makes stale. Returns
+    those hours (sorted ISO strings, every fact table together)."""
     if landing.mode == "incremental":
         await conn.execute(dialects.analyze_delta_sql(landing.table))
     async with conn.transaction():
-        hours = await _changed_hours(conn, landing, dialect)
+        stale = await _changed_hours(conn, landing, dialect)
+        await _write_outbox(conn, landing, stale)
         if landing.mode == "full":
             await _swap(conn, landing, dialect)
         else:
             for sql in dialects.merge_sql(landing.table, landing.column_names, landing.primary_key):
                 await conn.execute(sql)
         await _record(conn, landing, rows)
-    return hours
+    return [hour.isoformat() for hour in sorted(set().union(*stale.values()))]
 
 
 async def discard(conn: asyncpg.Connection, landing: Landing) -> None:

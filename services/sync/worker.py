@@ -56,4 +56,7 @@ class WorkerSettings:
     cron_jobs = staticmethod(cron_jobs)
     on_startup = on_startup
     max_jobs = 2
-    max_tries = 1
+    # Tries count crash recoveries too: a job whose worker died runs again elsewhere (a
+    # failed sync is not retried by arq; the next scheduled run retries its tables).
+    max_tries = 3
+    job_timeout_s = 1800

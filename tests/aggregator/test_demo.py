@@ -32,10 +32,12 @@ async def test_demo_check_compares_facts_with_a_recomputation(
     await insert_raw(warehouse)
     before = await aggregator_demo.check(demo)
     assert (
-        not before.ok and before.produced == 0 and "visit@2014-02-01T02 0/4 rows" in before.detail
+        not before.ok
+        and before.produced == 0
+        and "visit@2014-02-01T02 4 differing rows" in before.detail
     )
 
-    await _sync_says(core, HOUR.isoformat(), OUTSIDE.isoformat())
+    await _sync_says(core, warehouse, HOUR, OUTSIDE)
     await _burst(core)
     after = await aggregator_demo.check(demo)
     assert after.ok and after.produced == 24, after.detail
@@ -44,4 +46,4 @@ async def test_demo_check_compares_facts_with_a_recomputation(
         warehouse, [(900, 11, CAMPAIGN, None, "shown", HOUR + timedelta(minutes=1))]
     )
     late = await aggregator_demo.check(demo)
-    assert not late.ok and late.detail.startswith("behind: visit@2014-02-01T02 4/4 rows")
+    assert not late.ok and late.detail.startswith("behind: visit@2014-02-01T02 1 differing rows")

@@ -1,5 +1,5 @@
 """Loading fact hours against a real warehouse: the old fixture, boundaries, every fact,
-idempotence, concurrent loads."""
+idempotence, day batches, concurrent and overlapping loads, outbox acknowledgement."""
 
 from __future__ import annotations
 
@@ -9,9 +9,17 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
-from services.aggregator.runner import load_hour
+from services.aggregator.runner import HourLocked, load_range
+from services.aggregator.verify import verify_table
 from shared.facts import FACT_TABLES, fact_table
-from tests.aggregator.fixture import CAMPAIGN, HOUR, fact_sums, insert_events, insert_raw
+from tests.aggregator.fixture import (
+    CAMPAIGN,
+    HOUR,
+    fact_sums,
+    insert_events,
+    insert_raw,
+    load_hour,
+)
 
 EXPECTED = {
     "fbid": {
@@ -143,3 +151,63 @@ async def test_concurrent_loads_of_one_hour_leave_one_copy(warehouse: asyncpg.Po
         "SELECT count(*) FROM visit_facts_hourly WHERE hour = $1", HOUR
     )
     assert count == 4
+
+
+async def _rows(pool: asyncpg.Pool, table: str) -> list[tuple]:
+    return [tuple(r) for r in await pool.fetch(f"SELECT * FROM {table} ORDER BY 1, 2, 3")]  # noqa: S608
+
+
+async def test_a_day_batch_equals_its_hours_loaded_one_by_one(warehouse: asyncpg.Pool) -> None:
+    await insert_raw(warehouse)
+    day = HOUR.replace(hour=0)
+    for table in FACT_TABLES:
+        for i in range(24):
+            await load_hour(warehouse, table, day + timedelta(hours=i))
+    by_hour = {t.name: await _rows(warehouse, t.name) for t in FACT_TABLES}
+    for table in FACT_TABLES:
+        await warehouse.execute(f"TRUNCATE {table.name}")  # noqa: S608 ours
+        assert await load_range(warehouse, table, day, day + timedelta(days=1), 30) > 0
+        assert await _rows(warehouse, table.name) == by_hour[table.name]
+        assert {r[1] for r in by_hour[table.name]} == {HOUR, HOUR + timedelta(hours=2)}
+        difference = await verify_table(warehouse, table, day, day + timedelta(days=1))
+        assert difference.differing == 0 and difference.rows == len(by_hour[table.name])
+
+
+async def test_a_range_replaces_only_its_hours_and_acknowledges_their_outbox_rows(
+    warehouse: asyncpg.Pool,
+) -> None:
+    await insert_raw(warehouse)
+    misc = fact_table("misc")
+    later = HOUR + timedelta(hours=2)  # the fixture's 04:00 copy
+    await load_hour(warehouse, misc, later)
+    await warehouse.execute("UPDATE misc_facts_hourly SET clicks = 99")  # marks the 04 hour
+    outbox = [("misc", HOUR), ("misc", later), ("visit", HOUR)]
+    await warehouse.executemany(
+        "INSERT INTO aggregate_outbox (fact_table, hour, source, run_id) VALUES ($1, $2, 't', 'r')",
+        outbox,
+    )
+    assert await load_range(warehouse, misc, HOUR, later, 30) == 1
+    assert (await fact_sums(warehouse, "misc", later))["clicks"] == 99  # outside: untouched
+    left = await warehouse.fetch("SELECT fact_table, hour FROM aggregate_outbox ORDER BY 1, 2")
+    assert [tuple(r) for r in left] == [("misc", later), ("visit", HOUR)]
+
+
+async def test_overlapping_loads_take_turns_and_a_long_wait_gives_up(
+    warehouse: asyncpg.Pool,
+) -> None:
+    await insert_raw(warehouse)
+    visit = fact_table("visit")
+    day = HOUR.replace(hour=0)
+    loads = [load_range(warehouse, visit, day, day + timedelta(days=1), 30)]
+    loads += [load_hour(warehouse, visit, HOUR) for _ in range(3)]
+    assert await asyncio.gather(*loads) == [8, 4, 4, 4]
+    assert await warehouse.fetchval("SELECT count(*) FROM visit_facts_hourly") == 8
+
+    async with warehouse.acquire() as holder, holder.transaction():
+        await holder.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('aggregate:visit'), $1)",
+            int(HOUR.timestamp()) // 3600,
+        )
+        with pytest.raises(HourLocked, match="another load held its hours for over 0.2s"):
+            await load_range(warehouse, visit, day, day + timedelta(days=1), 0.2)
+        await load_range(warehouse, fact_table("misc"), day, day + timedelta(days=1), 0.2)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import asyncpg
 import pytest_asyncio
@@ -13,8 +13,10 @@ from services.dashboard_api.api import create_app
 from services.dashboard_api.passwords import make_django_hash
 from services.dashboard_api.settings import DashboardSettings
 from shared.settings import CoreSettings
+from tests.clock import days_ago
 
-T0 = datetime(2026, 11, 20, tzinfo=UTC)
+# The fixture's first day: three days ago, inside every "last N days" window the code reads.
+T0 = days_ago(3)
 ITERATIONS = 1000
 # username: (password, is_superuser, is_active, client ids)
 USERS = {
@@ -49,7 +51,7 @@ async def seed_auth(source: asyncpg.Pool) -> None:
 
 
 async def seed_warehouse(warehouse: asyncpg.Pool) -> None:
-    """Clients, campaigns and fact rows over 3 hours of 2026-11-20 plus one row the day after."""
+    """Clients, campaigns and fact rows over 3 hours of day T0 plus one row the day after."""
     await warehouse.execute(
         "INSERT INTO clients (client_id, name) VALUES (1, 'acme'), (2, 'globex')"
     )

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
 
-from tests.dashboard_api.conftest import login
+from services.dashboard_api.sessions import THROTTLE_PREFIX
+from tests.clock import iso_z
+from tests.dashboard_api.conftest import T0, login
 
-RANGE = {"start": "2026-11-20T00:00:00Z", "end": "2026-11-21T00:00:00Z"}
+DAY = timedelta(days=1)
+RANGE = {"start": iso_z(T0), "end": iso_z(T0 + DAY)}
 LOGIN_FAILED = {"code": "unauthorized", "message": "invalid username or password"}
 
 
@@ -37,10 +43,14 @@ async def test_bad_logins_share_one_message(
     assert (await resp.json()) == {"error": LOGIN_FAILED}
 
 
-async def test_login_throttled_per_username_then_per_ip(client: TestClient) -> None:
+async def test_login_throttled_per_username_then_per_ip(client: TestClient, redis: Redis) -> None:
     for _ in range(3):
         resp = await client.post("/api/login", json={"username": "acme", "password": "bad"})
         assert resp.status == 401
+    keys = [k async for k in redis.scan_iter(match=THROTTLE_PREFIX + "*")]
+    assert len(keys) == 2  # the username's and the address's counters, each with a TTL
+    for key in keys:
+        assert 0 < await redis.ttl(key) <= 900
     resp = await client.post("/api/login", json={"username": "acme", "password": "acme-pw"})
     assert resp.status == 429 and (await resp.json())["error"]["code"] == "throttled"
     # the same IP failed 3 times: another username is blocked too
@@ -81,8 +91,8 @@ async def test_client_user_sees_only_its_campaigns(client: TestClient) -> None:
     [
         "/api/clients",
         "/api/edgeplorer/7000",
-        "/api/internal/events?since=2026-11-20T00:00:00Z",
-        "/api/web/www.example.org/daily?start=2026-11-20&end=2026-11-21",
+        f"/api/internal/events?since={iso_z(T0)}",
+        f"/api/web/www.example.org/daily?start={T0.date()}&end={(T0 + DAY).date()}",
         "/api/ops/status",
         "/api/energy/abc",
     ],
@@ -110,9 +120,7 @@ SELECT
 
 
 async def test_metrics_equal_independent_sql(client: TestClient, warehouse: asyncpg.Pool) -> None:
-    from datetime import UTC, datetime
-
-    start, end = datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC)
+    start, end = T0, T0 + DAY
     resp = await client.get("/api/campaigns", params=RANGE, headers=await login(client, "acme"))
     got = {c["campaign_id"]: c["metrics"] for c in (await resp.json())["campaigns"]}
     for root in (10, 12):
@@ -123,7 +131,7 @@ async def test_metrics_equal_independent_sql(client: TestClient, warehouse: asyn
 
 async def test_series_hourly_and_daily(client: TestClient) -> None:
     headers = await login(client, "admin")
-    params = {"start": "2026-11-20T00:00:00Z", "end": "2026-11-22T00:00:00Z"}
+    params = {"start": iso_z(T0), "end": iso_z(T0 + 2 * DAY)}
     hourly = await (
         await client.get("/api/campaigns/10/series", params=params, headers=headers)
     ).json()
@@ -132,13 +140,9 @@ async def test_series_hourly_and_daily(client: TestClient) -> None:
             "/api/campaigns/10/series", params={**params, "granularity": "day"}, headers=headers
         )
     ).json()
-    assert [p["start"][:13] for p in hourly["points"]] == [
-        "2026-11-20T00",
-        "2026-11-20T01",
-        "2026-11-20T02",
-        "2026-11-21T01",
-    ]
-    assert [p["start"][:10] for p in daily["points"]] == ["2026-11-20", "2026-11-21"]
+    hours = [T0 + timedelta(hours=h) for h in (0, 1, 2, 25)]
+    assert [p["start"] for p in hourly["points"]] == [iso_z(h) for h in hours]
+    assert [p["start"][:10] for p in daily["points"]] == [str(T0.date()), str((T0 + DAY).date())]
     for name in ("clicks", "auths", "clickbacks"):  # sums add up across granularities
         assert sum(p["metrics"][name] for p in hourly["points"]) == sum(
             p["metrics"][name] for p in daily["points"]
@@ -148,10 +152,10 @@ async def test_series_hourly_and_daily(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("params", "field"),
     [
-        ({"start": "yesterday", "end": "2026-11-21"}, "start"),
-        ({"start": "2026-11-21", "end": "2026-11-20"}, "start"),
-        ({"start": "2026-11-20"}, "end"),
-        ({"start": "2020-01-01", "end": "2026-11-20"}, "end"),
+        ({"start": "yesterday", "end": str(T0.date())}, "start"),
+        ({"start": str((T0 + DAY).date()), "end": str(T0.date())}, "start"),
+        ({"start": str(T0.date())}, "end"),
+        ({"start": str((T0 - 5 * 365 * DAY).date()), "end": str(T0.date())}, "end"),
         ({**RANGE, "client_id": "abc"}, "client_id"),
         ({**RANGE, "client_id": "0"}, "client_id"),
     ],
@@ -199,13 +203,14 @@ async def test_health_ops_and_errors(client: TestClient) -> None:
 async def test_internal_events_counts(client: TestClient, warehouse: asyncpg.Pool) -> None:
     await warehouse.execute(
         "INSERT INTO events (event_id, visit_id, campaign_id, type, created, updated, event_datetime) "
-        "SELECT g, g, 10, 'shown', '2026-11-20T05:10Z', now(), now() FROM generate_series(1, 3) g"
+        "SELECT g, g, 10, 'shown', $1, now(), now() FROM generate_series(1, 3) g",
+        T0 + timedelta(hours=5, minutes=10),
     )
     resp = await client.get(
         "/api/internal/events",
-        params={"since": "2026-11-20T00:00:00Z"},
+        params={"since": iso_z(T0)},
         headers=await login(client, "admin"),
     )
     assert (await resp.json())["counts"] == [
-        {"type": "shown", "hour": "2026-11-20T05:00:00Z", "campaign_id": 10, "count": 3}
+        {"type": "shown", "hour": iso_z(T0 + timedelta(hours=5)), "campaign_id": 10, "count": 3}
     ]

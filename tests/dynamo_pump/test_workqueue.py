@@ -1,10 +1,16 @@
 """Redis work queues: strict priority, no duplicates, leases, crash recovery."""
 
 import asyncio
+import signal
+import sys
+from pathlib import Path
 
 from redis.asyncio import Redis
 
 from services.dynamo_pump.workqueue import KINDS, WorkQueues
+from shared.settings import CoreSettings
+
+ROOT = Path(__file__).resolve().parents[2]
 
 LIMITS = {kind: 100 for kind in KINDS}
 
@@ -57,3 +63,43 @@ async def test_release_puts_a_failed_batch_back(redis: Redis) -> None:
     await queues.release(kind, fbids)
     assert (await queues.depths())["in_flight"] == 0
     assert await queues.claim(LIMITS) == ("primary", [5, 6])
+
+
+async def test_primaries_of_a_killed_pump_come_back_before_any_edge_batch(
+    redis: Redis, core: CoreSettings
+) -> None:
+    """A real process claims primaries and is SIGKILLed; the next claims, once its lease
+    ran out, return those primaries before the waiting edges (no timer, no re-plan)."""
+    queues = WorkQueues(redis, lease_s=1.0)
+    await queues.push("primary", [1, 2, 3])
+    await queues.push("edges", list(range(100, 160)))
+    claimer = (
+        "import asyncio, sys\n"
+        "from redis.asyncio import Redis\n"
+        "from services.dynamo_pump.workqueue import KINDS, WorkQueues\n"
+        "async def main():\n"
+        f"    queues = WorkQueues(Redis.from_url({core.redis_url!r}), lease_s=1.0)\n"
+        "    print(await queues.claim({k: 100 for k in KINDS}), flush=True)\n"
+        "    await asyncio.sleep(600)\n"
+        "asyncio.run(main())\n"
+    )
+    pump = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", claimer, cwd=ROOT, stdout=asyncio.subprocess.PIPE
+    )
+    assert (await pump.stdout.readline()).decode().strip() == "('primary', [1, 2, 3])"
+    pump.send_signal(signal.SIGKILL)
+    await pump.wait()
+    assert await queues.claim({**LIMITS, "edges": 10}) == ("edges", list(range(100, 110)))
+    await asyncio.sleep(1.1)  # the dead pump's lease runs out
+    assert await queues.claim({**LIMITS, "edges": 10}) == ("primary", [1, 2, 3])
+
+
+async def test_a_renewed_lease_outlives_its_first_deadline(redis: Redis) -> None:
+    queues = WorkQueues(redis, lease_s=0.5)
+    await queues.push("primary", [7])
+    assert await queues.claim(LIMITS) == ("primary", [7])
+    for _ in range(3):
+        await asyncio.sleep(0.3)
+        await queues.renew("primary", [7])
+    assert await queues.claim(LIMITS) is None  # still leased, after 0.9 s
+    assert (await queues.depths())["in_flight"] == 1

@@ -1,6 +1,6 @@
 """The same syncs from a Postgres and from a MySQL source: full loads equal to the source,
-incremental merges picking up updates, the aggregator's changed hours, one table's failure
-not stopping the others."""
+incremental merges picking up updates, the changed hours in the aggregator's outbox, one
+table's failure not stopping the others, the CLI."""
 
 from __future__ import annotations
 
@@ -22,6 +22,13 @@ def _hours(*offsets: int) -> list[str]:
     return [(T0 + timedelta(hours=h)).isoformat() for h in offsets]
 
 
+async def _outbox(warehouse: asyncpg.Pool) -> list[tuple]:
+    rows = await warehouse.fetch(
+        "SELECT fact_table, hour, source FROM aggregate_outbox ORDER BY 1, 2"
+    )
+    return [(r["fact_table"], r["hour"].isoformat(), r["source"]) for r in rows]
+
+
 async def _aggregator_messages(case: SourceCase) -> list[tuple]:
     jobs = await case.clients.redis.queued_jobs(queue_name=queue_name("aggregator"))
     return [(j.function, j.args) for j in jobs]
@@ -37,11 +44,15 @@ async def test_full_sync_equals_source_and_reports_changed_hours(
     assert report.parts > 1  # 64 KiB parts
     assert await assert_same_rows(case.db, warehouse, "events", "event_id") == 3000
     assert report.hours == _hours(0, 1, 2, 3, 4)
-    assert await _aggregator_messages(case) == [("requeue_hours", (report.hours, "sync:events"))]
+    slugs = ["fbid", "friend_fbid", "ip", "misc", "visit"]
+    assert await _outbox(warehouse) == [(s, h, "sync:events") for s in slugs for h in report.hours]
+    assert await _aggregator_messages(case) == [("drain_outbox", ("sync:events",))]
 
+    await warehouse.execute("DELETE FROM aggregate_outbox")
     assert (await sync_table(case.clients, settings, "events")).hours == []  # nothing changed
-    await case.db.execute("UPDATE events SET content = 'late' WHERE event_id = 2")  # hour 2
+    await case.db.execute("UPDATE events SET type = 'shown' WHERE event_id = 2")  # hour 2
     assert (await sync_table(case.clients, settings, "events")).hours == _hours(2)
+    assert len(await _outbox(warehouse)) == len(slugs)
     assert await assert_same_rows(case.db, warehouse, "events", "event_id") == 3000
 
 
@@ -66,6 +77,7 @@ async def test_incremental_picks_up_updates_and_new_rows(
     assert (report.mode, report.rows) == ("incremental", 2)
     # event 5000's hour (new), event 1's old hour and its new one
     assert report.hours == [*_hours(0, 1), moved.replace(minute=0).isoformat()]
+    assert {(s, h) for s, h, _ in await _outbox(warehouse)} >= {("misc", report.hours[2])}
     assert await assert_same_rows(case.db, warehouse, "events", "event_id") == 1001
     watermark = await warehouse.fetchval(
         "SELECT watermark FROM sync_state WHERE table_name = 'events'"

@@ -1,7 +1,10 @@
 """The sync demo hooks on a Postgres and a MySQL source: the bucket is created, the check
-fails until the warehouse equals the source; the demo's seeding fills a MySQL source."""
+fails until the warehouse equals the source; the demo's seeding fills and tops up a MySQL
+source."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -43,9 +46,15 @@ async def test_seed_creates_bucket_and_check_follows_the_warehouse(
     assert (await sync_demo.check(demo)).detail == "behind: events 50/50 rows"
 
 
-async def test_demo_seeding_fills_a_mysql_source_once(mysql_source: SourceDatabase) -> None:
-    events = await seed_source(mysql_source)
+async def test_demo_seeding_fills_then_tops_up_a_mysql_source(
+    mysql_source: SourceDatabase,
+) -> None:
+    now = datetime.now(UTC)
+    events = await seed_source(mysql_source, now)
     assert events > 10_000
     assert await mysql_source.fetchval("SELECT count(*) FROM events") == events
     assert await mysql_source.fetchval("SELECT count(*) FROM auth_user") == 4
-    assert await seed_source(mysql_source) == 0  # already seeded: left alone
+    added = await seed_source(mysql_source, now + timedelta(hours=6))  # a later start
+    assert added > 0
+    assert await mysql_source.fetchval("SELECT count(*) FROM events") == events + added
+    assert await mysql_source.fetchval("SELECT count(*) FROM auth_user") == 4

@@ -3,7 +3,7 @@ exactly)."""
 
 from services.sync.dialects import (
     RedshiftAuth,
-    changed_hours_full_sql,
+    changed_hours_sql,
     merge_sql,
     postgres_index_renames,
     redshift_copy_sql,
@@ -100,13 +100,51 @@ def test_index_renames_pair_by_signature() -> None:
 
 
 def test_changed_hours_full_hashes_binary_values_and_json_as_text() -> None:
-    sql = changed_hours_full_sql(
-        "postgres",
-        "events",
-        [("id", "bigint"), ("doc", "json"), ("created", "timestamptz")],
-        "created",
-    )
+    columns = [("id", "bigint"), ("doc", "json"), ("created", "timestamptz")]
+    sql = changed_hours_sql("postgres", "full", "events", ["id"], columns, (), "events.created")
     assert sql.count('hash_record_extended(ROW(t."id", t."doc"::text, t."created"), 0)') == 2
     assert 'FROM "events" t GROUP BY 1' in sql and 'FROM "events__sync_staging" t' in sql
-    redshift = changed_hours_full_sql("redshift", "events", [("id", "BIGINT")], "created")
+    redshift = changed_hours_sql(
+        "redshift", "full", "events", ["id"], [("id", "BIGINT")], (), "events.created"
+    )
     assert 'strtol(left(md5(coalesce(t."id"::varchar' in redshift
+
+
+def test_changed_hours_of_events_merge_compare_only_the_columns_read() -> None:
+    columns = [("type", "text"), ("created", "timestamptz")]
+    sql = changed_hours_sql(
+        "postgres", "incremental", "events", ["event_id"], columns, (), "events.created"
+    )
+    changed = (
+        'FROM "events__sync_delta" n LEFT JOIN "events" o ON o."event_id" = n."event_id"'
+        ' WHERE o."event_id" IS NULL OR o."type" IS DISTINCT FROM n."type"'
+        ' OR o."created" IS DISTINCT FROM n."created"'
+    )
+    assert sql == (
+        f"SELECT date_trunc('hour', n.\"created\") AS hour {changed}"
+        f" UNION SELECT date_trunc('hour', o.\"created\") {changed} ORDER BY 1"
+    )
+
+
+def test_changed_hours_of_a_joined_table_follow_the_joins_to_events() -> None:
+    path = (("visits", "visit_id", "visit_id"), ("visitors", "visitor_id", "visitor_id"))
+    columns = [("fbid", "bigint"), ("visitor_id", "bigint")]
+    sql = changed_hours_sql(
+        "postgres", "full", "visitors", ["visitor_id"], columns, path, "events.created"
+    )
+    assert sql == (
+        'WITH changed AS (SELECT o."visitor_id" AS old_key, n."visitor_id" AS new_key'
+        ' FROM "visitors" o FULL JOIN "visitors__sync_staging" n'
+        ' ON o."visitor_id" = n."visitor_id"'
+        ' WHERE o."visitor_id" IS NULL OR n."visitor_id" IS NULL'
+        ' OR o."fbid" IS DISTINCT FROM n."fbid" OR o."visitor_id" IS DISTINCT FROM n."visitor_id")'
+        ' SELECT DISTINCT date_trunc(\'hour\', "events"."created") AS hour FROM "events"'
+        ' JOIN "visits" ON "events"."visit_id" = "visits"."visit_id"'
+        ' WHERE "visits"."visitor_id" IN'
+        " (SELECT old_key FROM changed UNION SELECT new_key FROM changed) ORDER BY 1"
+    )
+    redshift = changed_hours_sql(
+        "redshift", "incremental", "visitors", ["visitor_id"], columns, path, "events.created"
+    )
+    assert "DISTINCT FROM" not in redshift
+    assert 'OR NOT (o."fbid" = n."fbid" OR (o."fbid" IS NULL AND n."fbid" IS NULL))' in redshift

@@ -1,5 +1,6 @@
 """Full and incremental syncs against real Postgres, Redis and moto: equality with the
-source, swaps keeping indexes, merges, watermarks, cleanup and the aggregator message."""
+source, swaps keeping indexes, merges, watermarks, cleanup, and the aggregator's outbox
+rows and wake-up message."""
 
 from __future__ import annotations
 
@@ -27,6 +28,13 @@ async def _objects(clients: SyncClients, prefix: str) -> list[str]:
 async def _aggregator_messages(clients: SyncClients) -> list[tuple]:
     jobs = await clients.redis.queued_jobs(queue_name=queue_name("aggregator"))
     return [(j.function, j.args) for j in jobs]
+
+
+async def _outbox(warehouse: asyncpg.Pool) -> list[tuple]:
+    rows = await warehouse.fetch(
+        "SELECT fact_table, hour, source FROM aggregate_outbox ORDER BY 1, 2"
+    )
+    return [(r["fact_table"], r["hour"].isoformat(), r["source"]) for r in rows]
 
 
 async def test_edge_cases_round_trip_full_then_incremental(
@@ -73,14 +81,21 @@ async def test_full_swap_keeps_indexes_and_reports_changed_hours(
     assert [r["indexname"] for r in await warehouse.fetch(indexes_sql)] == indexes
     hours = [f"2026-11-20T{h}:00:00+00:00" for h in range(10, 15)]
     assert report.hours == hours
-    assert await _aggregator_messages(clients) == [("requeue_hours", (hours, "sync:events"))]
+    slugs = ["fbid", "friend_fbid", "ip", "misc", "visit"]
+    assert await _outbox(warehouse) == [(s, h, "sync:events") for s in slugs for h in hours]
+    assert await _aggregator_messages(clients) == [("drain_outbox", ("sync:events",))]
     done = [e for e in logs if e["event"] == "sync.table.done"]
     assert done[0]["rows"] == 5000 and done[0]["table"] == "events"
 
     await clients.redis.delete(queue_name("aggregator"))
+    await warehouse.execute("DELETE FROM aggregate_outbox")
     assert (await sync_table(clients, settings, "events")).hours == []  # nothing changed
     await source.execute("UPDATE events SET content = 'late' WHERE event_id = 2")  # hour 12
+    assert (await sync_table(clients, settings, "events")).hours == []  # no fact reads content
+    assert await _aggregator_messages(clients) == [] and await _outbox(warehouse) == []
+    await source.execute("UPDATE events SET type = 'shown' WHERE event_id = 2")
     assert (await sync_table(clients, settings, "events")).hours == ["2026-11-20T12:00:00+00:00"]
+    assert len(await _outbox(warehouse)) == 5
     assert await assert_equal_to_source(source, warehouse, "events") == 5000
 
 
@@ -94,15 +109,16 @@ async def test_incremental_merge_reports_old_and_new_hours(
         "UPDATE events SET created = '2026-11-21 03:30:00+00', updated = now() WHERE event_id = 1"
     )
     await seed_events(source, 1, start_id=5000)
-    await source.execute("UPDATE events SET updated = now() WHERE event_id = 5000")
+    await source.execute("UPDATE events SET updated = now() WHERE event_id IN (5000, 7)")
     report = await sync_table(clients, settings, "events")
-    assert (report.mode, report.rows) == ("incremental", 2)
+    assert (report.mode, report.rows) == ("incremental", 3)  # event 7 is unchanged
     assert report.hours == [
         "2026-11-20T10:00:00+00:00",  # event 5000, new
         "2026-11-20T11:00:00+00:00",  # event 1's old hour
         "2026-11-21T03:00:00+00:00",  # event 1's new hour
     ]
     assert await assert_equal_to_source(source, warehouse, "events") == 1001
+    assert {(s, h) for s, h, _ in await _outbox(warehouse)} >= {("misc", report.hours[2])}
     watermark = await warehouse.fetchval(
         "SELECT watermark FROM sync_state WHERE table_name = 'events'"
     )
