@@ -131,3 +131,16 @@ async def test_cli_syncs_a_table_and_all_tables(
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(" rows=")[0] for line in lines] == ["events: incremental", "clients: full"]
     assert await assert_same_rows(case.db, warehouse, "events", "event_id") == 120
+
+
+def test_cli_mysql_source_down_is_one_clear_line(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FORKLIFT_SOURCE_DSN", "mysql://forklift:secret@127.0.0.1:1/edgeflip")
+    assert run_cli(cli, ["sync", "table", "events"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("forklift: error: source database unreachable: (2003, ")
+    assert len(err.splitlines()) == 1 and "secret" not in err
+    monkeypatch.setenv("FORKLIFT_SOURCE_DSN", "mysql://forklift@127.0.0.1:3306/")
+    assert run_cli(cli, ["sync", "table", "events"]) == 2
+    assert "MySQL DSN names no database" in capsys.readouterr().err
