@@ -45,7 +45,7 @@ def _text(value: bytes | str | None) -> str | None:
 class Heartbeat:
     """One process's liveness record; ``beat()`` on a timer, ``job_ok``/``job_failed`` per job."""
 
-    def __init__(self, redis: Redis, service: str, interval_s: float = 3.0) -> None:
+    def __init__(self, redis: Redis, service: str, interval_s: float = 2.0) -> None:
         self.redis = redis
         self.service = service
         self.interval_s = interval_s

@@ -4,7 +4,7 @@ arq marks a running job with an ``in-progress`` key that lives for the longest j
 of the worker; if the worker dies, the job (still in its queue) waits for that key to expire.
 Every forklift worker lists its running jobs beside its heartbeat (``shared.heartbeat``).
 :class:`Reaper` runs in every worker: a listing whose heartbeat has been gone for one more
-heartbeat lifetime belongs to a dead process, so its jobs' in-progress keys are deleted and
+couple of heartbeats belongs to a dead process, so its jobs' in-progress keys are deleted and
 a live worker picks the jobs up at its next poll.
 """
 
@@ -32,9 +32,9 @@ def _text(value: bytes | str) -> str:
 class Reaper:
     """Finds ``service``'s dead workers every ``interval_s`` and releases their jobs.
 
-    A worker counts as dead when its heartbeat record is missing on two looks at least
-    ``grace_s`` apart (one heartbeat lifetime), so a live worker whose beat was late, or
-    whose Redis was briefly unreachable, is never robbed of its jobs.
+    A worker counts as dead when its heartbeat record (which outlives three missed beats) is
+    missing on two looks at least ``grace_s`` apart; with ``grace_s`` two beat periods, a
+    live worker whose Redis was unreachable has beaten again before it could be robbed.
     """
 
     def __init__(self, redis: Redis, service: str, grace_s: float, interval_s: float) -> None:

@@ -63,7 +63,7 @@ class CoreSettings(BaseSettings):
     db_command_timeout_s: float = Field(300.0, gt=0)
     network_timeout_s: float = Field(30.0, gt=0)
     heartbeat_interval_s: float = Field(
-        3.0, gt=0, description="process heartbeat period; 3 missed beats mean dead"
+        2.0, gt=0, description="process heartbeat period; 3 missed beats mean dead"
     )
     redis_retry_s: float = Field(
         300.0, ge=0, description="how long a worker keeps retrying an unreachable Redis"

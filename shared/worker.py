@@ -9,7 +9,7 @@ of the service settings when a setting decides the schedule), ``settings_cls``,
 into an arq ``Worker`` on the service's own queue.
 
 Recovery: every worker runs a :class:`~shared.recovery.Reaper` that releases the jobs of dead
-workers of its service within about 25 s (FORKLIFT_HEARTBEAT_INTERVAL_S x 8); :func:`run_worker` rides out a Redis outage
+workers of its service within about 15 s (FORKLIFT_HEARTBEAT_INTERVAL_S x 7); :func:`run_worker` rides out a Redis outage
 (one log line, retries with backoff for ``FORKLIFT_REDIS_RETRY_S``) and resumes. An idle
 worker polls its queue every ``IDLE_POLL_S``; while jobs come, every ``poll_delay_s``.
 """
@@ -126,7 +126,7 @@ def build_worker(
         if service_startup is not None:
             await service_startup(ctx)
         await heartbeat.start()
-        reaper = Reaper(ctx["redis"], service, heartbeat.ttl_s, 2 * heartbeat.interval_s)
+        reaper = Reaper(ctx["redis"], service, 2 * heartbeat.interval_s, heartbeat.interval_s)
         ctx["reaper"] = asyncio.create_task(reaper.run(), name=f"reaper:{service}")
         log.info("worker.started", service=service, queue=queue_name(service), burst=burst)
 

@@ -25,7 +25,7 @@ class DynamoSettings(BaseSettings):
     refresh_age_days: float = Field(30.0, gt=0)
     not_found_recheck_days: float = Field(7.0, gt=0)
     in_flight_timeout_s: float = Field(
-        15.0, gt=0, description="lease of a claimed batch, renewed while it is processed"
+        10.0, gt=0, description="lease of a claimed batch, renewed while it is processed"
     )
     plan_interval_minutes: int = Field(15, ge=1, le=60)
     plan_limit: int = Field(100_000, ge=1, description="keys planned per queue per run")

@@ -18,10 +18,20 @@ from shared.worker import job
 __all__ = ["WorkerSettings"]
 
 
+def _settings_for_try(ctx: dict[str, Any]) -> SyncSettings:
+    """The sync settings for this attempt: a job run again after its worker died waits for
+    the dead worker's table locks to expire instead of failing on them."""
+    settings: SyncSettings = ctx["settings"]
+    if ctx.get("job_try", 1) > 1:
+        wait_s = max(settings.lock_wait_s, settings.lock_ttl_s * 1.5)
+        return settings.model_copy(update={"lock_wait_s": wait_s})
+    return settings
+
+
 @job
 async def sync_table_job(ctx: dict[str, Any], table: str, mode: str | None = None) -> dict:
     """Sync one table (queue it with job id ``sync:<table>``; re-queueable once done)."""
-    report = await sync_table(ctx["sync"], ctx["settings"], table, mode)  # type: ignore[arg-type]
+    report = await sync_table(ctx["sync"], _settings_for_try(ctx), table, mode)  # type: ignore[arg-type]
     await ctx["heartbeat"].count("rows", report.rows)
     return {"table": table, "mode": report.mode, "rows": report.rows, "parts": report.parts}
 
@@ -29,7 +39,7 @@ async def sync_table_job(ctx: dict[str, Any], table: str, mode: str | None = Non
 @job
 async def sync_all_job(ctx: dict[str, Any]) -> dict:
     """Sync every configured table; fails (after running them all) if any table failed."""
-    results = await sync_all(ctx["sync"], ctx["settings"])
+    results = await sync_all(ctx["sync"], _settings_for_try(ctx))
     rows = sum(r.rows for r in results if not isinstance(r, SyncFailure))
     await ctx["heartbeat"].count("rows", rows)
     failed = [r for r in results if isinstance(r, SyncFailure)]
