@@ -15,6 +15,7 @@ __all__ = [
     "FileKey",
     "Progress",
     "load_progress",
+    "load_file",
     "start_file",
     "resume_file",
     "ack_batch",
@@ -57,6 +58,18 @@ async def load_progress(pool: asyncpg.Pool, key: FileKey) -> Progress | None:
     return Progress(**dict(row)) if row else None
 
 
+async def load_file(pool: asyncpg.Pool, site: str, s3_key: str, etag: str) -> dict[date, Progress]:
+    """Every day's ledger row of one file."""
+    rows = await pool.fetch(
+        "SELECT day, status, recorders, batch_size, acked_batches, tracked, invalid"
+        " FROM piwik_ledger WHERE site = $1 AND s3_key = $2 AND etag = $3",
+        site,
+        s3_key,
+        etag,
+    )
+    return {r["day"]: Progress(**{k: v for k, v in dict(r).items() if k != "day"}) for r in rows}
+
+
 async def start_file(
     pool: asyncpg.Pool,
     key: FileKey,
@@ -73,7 +86,7 @@ async def start_file(
         " ON CONFLICT (site, day, s3_key, etag) DO UPDATE SET status = 'running',"
         " run_id = $5, recorders = $6, batch_size = $7, size_bytes = $8,"
         " acked_batches = array_fill(0, ARRAY[$6::int]), tracked = 0, invalid = 0,"
-        " error = NULL, updated_at = now()",
+        " error = NULL, bad_samples = '{}', updated_at = now()",
         *key.args(),
         run_id,
         recorders,

@@ -31,8 +31,5 @@ class PiwikSettings(BaseSettings):
     parse_processes: int = Field(
         1, ge=1, le=32, description="processes parsing lines (see docs: pickling costs)"
     )
-    modified_lookahead_days: int = Field(
-        2, ge=0, le=3660, description="files modified this many days after a day may hold it"
-    )
     trigger_archiving: bool = Field(True, description="invalidate Matomo reports after a day")
     daily_hour_utc: int = Field(2, ge=0, le=23, description="hour of the daily cron run")

@@ -38,7 +38,6 @@ def piwik_env(
         "FORKLIFT_PIWIK_PULL_BUCKET": settings.pull_bucket,
         "FORKLIFT_PIWIK_PUSH_BUCKET": settings.push_bucket,
         "FORKLIFT_PIWIK_PARSE_PROCESSES": "1",
-        "FORKLIFT_PIWIK_MODIFIED_LOOKAHEAD_DAYS": "3650",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
