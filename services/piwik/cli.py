@@ -17,6 +17,7 @@ from services.piwik.errors import BadPath
 from services.piwik.formats import ALIASES, FORMATS, FormatSpec
 from services.piwik.importer import DayReport, import_days, import_files
 from services.piwik.local_files import check_paths
+from services.piwik.parse_w3c import W3cOptions
 from services.piwik.settings import PiwikSettings
 from services.piwik.sites import Site, find_site, load_sites, make_site
 from services.piwik.stats import collect_stats, render_csv, render_table
@@ -129,20 +130,39 @@ def _configured_site(settings: PiwikSettings, id_site: int, name: str | None) ->
 def _file_site(
     base: Site | None,
     id_site: int,
-    given: dict[str, str | None],
+    given: dict[str, str | bool | None],
     flags: dict[str, bool | None],
 ) -> Site:
     """The site local files are imported for: the configured one (``base``) with the
     options given on the command line, or one made of them."""
     site = base or make_site(f"idsite-{id_site}", id_site, main_url="https://unknown.invalid")
     try:
-        if given["log_format"] or given["regex"] or given["date_format"]:
+        w3c = site.log_format.w3c
+        if given["w3c_fields"] or given["w3c_field_map"] or given["w3c_time_taken_ms"]:
+            field_map = dict(w3c.field_map)
+            for pair in (given["w3c_field_map"] or "").split(","):
+                if pair:
+                    custom, equals, standard = pair.partition("=")
+                    if not equals or not custom or not standard:
+                        raise ValueError(f"--w3c-field-map: {pair!r} is not CUSTOM=STANDARD")
+                    field_map[custom] = standard
+            w3c = W3cOptions(
+                given["w3c_fields"] or w3c.fields_line,
+                field_map,
+                bool(given["w3c_time_taken_ms"]) or w3c.time_taken_ms,
+            )
+        if (
+            given["log_format"]
+            or given["regex"]
+            or given["date_format"]
+            or w3c != site.log_format.w3c
+        ):
             name = given["log_format"] or ("regex" if given["regex"] else site.log_format.name)
             spec = FormatSpec(
                 name,
                 regex=given["regex"] or site.log_format.regex,
                 date_format=given["date_format"] or site.log_format.date_format,
-                w3c=site.log_format.w3c,
+                w3c=w3c,
             )
             site = dataclasses.replace(site, log_format=spec)
         if given["timezone"]:
@@ -184,6 +204,15 @@ def _file_site(
     "--regex", help="With --format regex: a regex with named groups (ip, date, path, status, ...)."
 )
 @click.option("--date-format", help="With --format regex: the strptime format of the date group.")
+@click.option("--w3c-fields", help="W3C: the #Fields line of logs written without one.")
+@click.option(
+    "--w3c-field-map",
+    metavar="CUSTOM=STANDARD,...",
+    help="W3C: read custom fields as standard ones, e.g. date-local=date,time-local=time.",
+)
+@click.option(
+    "--w3c-time-taken-ms", is_flag=True, default=None, help="W3C: time-taken is in milliseconds."
+)
 @click.option("--encoding", help="The files' encoding (default utf-8), e.g. big5, latin-1.")
 @click.option("--timezone", help="Whose midnight a day starts at (default: the site's, or UTC).")
 @click.option("--main-url", help="The site's main URL (default: the site's, or Matomo's).")
@@ -208,6 +237,9 @@ def import_file(
     log_format: str | None,
     regex: str | None,
     date_format: str | None,
+    w3c_fields: str | None,
+    w3c_field_map: str | None,
+    w3c_time_taken_ms: bool | None,
     encoding: str | None,
     timezone: str | None,
     main_url: str | None,
@@ -225,6 +257,9 @@ def import_file(
         "log_format": log_format,
         "regex": regex,
         "date_format": date_format,
+        "w3c_fields": w3c_fields,
+        "w3c_field_map": w3c_field_map,
+        "w3c_time_taken_ms": w3c_time_taken_ms,
         "encoding": encoding,
         "timezone": timezone,
         "main_url": main_url,

@@ -158,10 +158,14 @@ async def _copy_source(rows: list[bytes]) -> AsyncIterator[bytes]:
 
 
 @dataclass
-class _Done:
+class _Day:
+    """A day of a file being sent: its ledger row, hits, counts, report and resume point."""
+
     key: FileKey
     part: DayPart
     counts: dict[str, Any]
+    report: FileReport
+    progress: ledger.Progress
 
 
 class _Run:
@@ -348,7 +352,7 @@ class _Run:
             return []  # no line with a time: nothing to import
         shares = _shares(parsed.days, obj.size_bytes)
         touched: list[date] = []
-        finished: list[_Done] = []
+        sending: list[_Day] = []
         for ordinal, part in sorted(parsed.days.items()):
             day = date.fromordinal(ordinal)
             if wanted is not None and day not in wanted:
@@ -364,38 +368,119 @@ class _Run:
                 "size_bytes": shares[ordinal],
                 **{f"skipped_{reason}": part.skipped[reason] for reason in SKIP_REASONS},
             }
-            report = FileReport(
-                obj.key,
-                "dry-run",
-                part.lines,
-                part.hits,
-                part.bad_lines,
-                sum(part.skipped.values()),
-            )
+            skipped = sum(part.skipped.values())
+            report = FileReport(obj.key, "dry-run", part.lines, part.hits, part.bad_lines, skipped)
             self.report(day).files.append(report)
-            if self.dry_run:
-                continue
-            key = FileKey(site.name, day, obj.key, obj.etag)
-            progress = await self._progress(key, resumable.get(day), obj.size_bytes)
-            report.sent, report.duplicates, error = await self._send(key, part.requests, progress)
-            part.requests = []
-            if report.sent:
-                self.touched.add(day)
-            if error is not None:
-                report.status, report.error = "partial", error
-                await ledger.finish_file(
-                    self.clients.warehouse, key, "partial", error=error, **counts
-                )
-                log.warning(
-                    "piwik.file.partial", site=site.name, key=obj.key, day=str(day), error=error
-                )
-                continue
-            report.status = "done"
-            report.tracked = progress.tracked + report.sent
-            finished.append(_Done(key, part, counts))
-        if finished:
-            await self._finish(source, raw, text, finished, min(item.key.day for item in finished))
+            if not self.dry_run:
+                key = FileKey(site.name, day, obj.key, obj.etag)
+                progress = await self._progress(key, resumable.get(day), obj.size_bytes)
+                sending.append(_Day(key, part, counts, report, progress))
+        if sending:
+            await self._deliver(source, raw, text, sending)
         return touched
+
+    async def _deliver(self, source: _Source, raw: bytes, text: bytes, days: list[_Day]) -> None:
+        """Send each day's hits while its web_hits rows are loaded (in a transaction that
+        commits only the days whose every hit Matomo acknowledged, marking them done)
+        and the file is archived: Matomo, Postgres and S3 work at the same time."""
+        site, settings, pool = self.site, self.settings, self.clients.warehouse
+        archiving = None
+        archived = None
+        if source.archived:
+            first_day = min(d.key.day for d in days)
+            archived = archive_key(settings.archive_prefix, site.name, first_day, source.obj.key)
+            archiving = asyncio.create_task(
+                archive(self.clients.s3, settings.push_bucket, archived, raw, text)
+            )
+        async with pool.acquire() as conn:
+            transaction = conn.transaction()
+            await transaction.start()
+            loading = asyncio.create_task(self._load(conn, days))
+            try:
+                for day in days:
+                    await self._send_day(day)
+                await loading
+                for day in days:
+                    if day.report.status == "partial":
+                        await self._delete_rows(conn, day.key)
+                        continue
+                    await ledger.finish_file(
+                        conn,
+                        day.key,
+                        "done",
+                        bad_samples=day.part.samples,
+                        archive_key=archived,
+                        first_hit=day.part.first,
+                        last_hit=day.part.last,
+                        **day.counts,
+                    )
+                if archiving is not None:
+                    await archiving
+                await transaction.commit()
+            except BaseException:
+                for task in (loading, archiving):
+                    if task is not None and not task.done():
+                        task.cancel()
+                await transaction.rollback()
+                for day in days:
+                    if day.report.status == "done":
+                        day.report.status, day.report.error = "partial", "not loaded: interrupted"
+                raise
+        for day in days:
+            if day.report.status == "done":
+                log.info(
+                    "piwik.file.done",
+                    site=site.name,
+                    key=day.key.s3_key,
+                    day=str(day.key.day),
+                    **day.counts,
+                )
+
+    async def _delete_rows(self, conn: asyncpg.Connection, key: FileKey) -> None:
+        start, end = day_bounds_utc(key.day, self.site.timezone)
+        await conn.execute(
+            "DELETE FROM web_hits WHERE site = $1 AND s3_key = $2 AND hit_time >= $3"
+            " AND hit_time < $4",
+            key.site,
+            key.s3_key,
+            start,
+            end,
+        )
+
+    async def _load(self, conn: asyncpg.Connection, days: list[_Day]) -> None:
+        """Replace the file's web_hits rows of each day (idempotent), by COPY."""
+        for day in days:
+            await self._delete_rows(conn, day.key)
+            if day.part.rows:
+                await conn.copy_to_table(
+                    "web_hits",
+                    source=_copy_source(day.part.rows),
+                    columns=WEB_HITS_COLUMNS,
+                    format="text",
+                )
+
+    async def _send_day(self, day: _Day) -> None:
+        report = day.report
+        report.sent, report.tracked, report.duplicates, error = await self._send(
+            day.key, day.part.requests, day.progress
+        )
+        day.part.requests = []
+        if report.sent:
+            self.touched.add(day.key.day)
+        if error is None:
+            report.status = "done"
+            return
+        report.status, report.error = "partial", error
+        await ledger.finish_file(
+            self.clients.warehouse, day.key, "partial", error=error, **day.counts
+        )
+        log.warning(
+            "piwik.file.partial",
+            site=self.site.name,
+            key=day.key.s3_key,
+            day=str(day.key.day),
+            error=error,
+        )
 
     async def _progress(
         self, key: FileKey, existing: ledger.Progress | None, size: int
@@ -415,13 +500,13 @@ class _Run:
 
     async def _send(
         self, key: FileKey, requests: list[list[str]], progress: ledger.Progress
-    ) -> tuple[int, int, str | None]:
-        """Send what the ledger does not record as acknowledged: (hits sent, hits that may
-        be recorded twice because a previous run stopped with them in flight, the error
-        that stopped a recorder)."""
+    ) -> tuple[int, int, int, str | None]:
+        """Send what the ledger does not record as acknowledged: (hits sent, hits Matomo
+        tracked, hits that may be recorded twice because a previous run stopped with them
+        in flight, the error that stopped a recorder)."""
         matomo, pool = self.clients.matomo, self.clients.warehouse
         if matomo is None:
-            return 0, 0, None
+            return 0, 0, 0, None
         todo = [
             batches(part, progress.batch_size)[acked:]
             for part, acked in zip(requests, progress.acked_batches, strict=True)
@@ -439,17 +524,18 @@ class _Run:
 
         async def record(
             recorder: int, work: list[list[str]], acked: int
-        ) -> tuple[int, str | None]:
-            sent = 0
+        ) -> tuple[int, int, str | None]:
+            sent = tracked_total = 0
             try:
                 for batch in work:
                     tracked, invalid = await matomo.track_bulk(batch)
                     acked += 1
                     sent += len(batch)
+                    tracked_total += tracked
                     await ledger.ack_batch(pool, key, recorder, acked, tracked, invalid)
             except MatomoError as e:
-                return sent, str(e)
-            return sent, None
+                return sent, tracked_total, str(e)
+            return sent, tracked_total, None
 
         results = await asyncio.gather(
             *(
@@ -462,65 +548,10 @@ class _Run:
             if isinstance(result, BaseException):
                 raise result
         outcomes = [r for r in results if not isinstance(r, BaseException)]
-        errors = [error for _, error in outcomes if error is not None]
-        return sum(sent for sent, _ in outcomes), duplicates, errors[0] if errors else None
-
-    async def _finish(
-        self, source: _Source, raw: bytes, text: bytes, finished: list[_Done], first_day: date
-    ) -> None:
-        """Load the sent days' hits into web_hits and mark them done, in one transaction,
-        while the file is archived (under the first of those days); a day is done only if
-        both succeed."""
-        site, settings = self.site, self.settings
-        archived = None
-        archiving = None
-        if source.archived:
-            archived = archive_key(settings.archive_prefix, site.name, first_day, source.obj.key)
-            archiving = asyncio.create_task(
-                archive(self.clients.s3, settings.push_bucket, archived, raw, text)
-            )
-        try:
-            async with self.clients.warehouse.acquire() as conn, conn.transaction():
-                for item in finished:
-                    start, end = day_bounds_utc(item.key.day, site.timezone)
-                    await conn.execute(
-                        "DELETE FROM web_hits WHERE site = $1 AND s3_key = $2"
-                        " AND hit_time >= $3 AND hit_time < $4",
-                        site.name,
-                        item.key.s3_key,
-                        start,
-                        end,
-                    )
-                    if item.part.rows:
-                        await conn.copy_to_table(
-                            "web_hits",
-                            source=_copy_source(item.part.rows),
-                            columns=WEB_HITS_COLUMNS,
-                            format="text",
-                        )
-                    await ledger.finish_file(
-                        conn,
-                        item.key,
-                        "done",
-                        bad_samples=item.part.samples,
-                        archive_key=archived,
-                        first_hit=item.part.first,
-                        last_hit=item.part.last,
-                        **item.counts,
-                    )
-                if archiving is not None:
-                    await archiving
-        finally:
-            if archiving is not None and not archiving.done():
-                archiving.cancel()
-        for item in finished:
-            log.info(
-                "piwik.file.done",
-                site=site.name,
-                key=item.key.s3_key,
-                day=str(item.key.day),
-                **item.counts,
-            )
+        errors = [error for _, _, error in outcomes if error is not None]
+        sent = sum(o[0] for o in outcomes)
+        tracked = progress.tracked + sum(o[1] for o in outcomes)
+        return sent, tracked, duplicates, errors[0] if errors else None
 
     # -- the end of the run --------------------------------------------------------------
 

@@ -17,8 +17,8 @@ from aiohttp.test_utils import TestServer
 
 from services.piwik.clients import open_clients
 from services.piwik.fake_matomo import FakeMatomo, create_app
-from services.piwik.importer import Clients
 from services.piwik.formats import FormatSpec, line_parser
+from services.piwik.importer import Clients
 from services.piwik.s3logs import ensure_bucket
 from services.piwik.settings import PiwikSettings
 from services.piwik.tracking import ImportOptions, RequestBuilder
