@@ -121,7 +121,6 @@ async def run(args: argparse.Namespace) -> str:
             recorders=args.recorders,
             batch_size=args.batch_size,
             parse_processes=args.processes,
-            modified_lookahead_days=3650,
             trigger_archiving=False,
         )
         site = load_sites(sites)["shop.example.com"]

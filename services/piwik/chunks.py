@@ -73,10 +73,11 @@ class DayPart:
             self.first = other.first
         if other.last is not None and (self.last is None or other.last > self.last):
             self.last = other.last
-        if not self.requests:
-            self.requests = [[] for _ in other.requests]
-        for mine, theirs in zip(self.requests, other.requests, strict=True):
-            mine.extend(theirs)
+        if other.requests:  # (a lead part of lines without hits has none)
+            if not self.requests:
+                self.requests = [[] for _ in other.requests]
+            for mine, theirs in zip(self.requests, other.requests, strict=True):
+                mine.extend(theirs)
         self.rows.extend(other.rows)
 
 

@@ -127,6 +127,20 @@ def _configured_site(settings: PiwikSettings, id_site: int, name: str | None) ->
     return matches[0] if len(matches) == 1 else None
 
 
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"--timezone: unknown timezone {name!r}, e.g. Europe/Paris") from None
+
+
+def _encoding(name: str) -> str:
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        raise ValueError(f"--encoding: unknown encoding {name!r}, e.g. latin-1") from None
+
+
 def _file_site(
     base: Site | None,
     id_site: int,
@@ -166,15 +180,15 @@ def _file_site(
             )
             site = dataclasses.replace(site, log_format=spec)
         if given["timezone"]:
-            site = dataclasses.replace(site, timezone=ZoneInfo(given["timezone"]))
+            site = dataclasses.replace(site, timezone=_zone(str(given["timezone"])))
         if given["encoding"]:
-            site = dataclasses.replace(site, encoding=codecs.lookup(given["encoding"]).name)
+            site = dataclasses.replace(site, encoding=_encoding(str(given["encoding"])))
         if given["main_url"]:
             site = dataclasses.replace(
                 site, main_url=make_site(site.name, id_site, main_url=given["main_url"]).main_url
             )
-    except (ValueError, LookupError, ZoneInfoNotFoundError) as e:
-        raise UsageError(f"{type(e).__name__}: {e}") from None
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     chosen = {k: v for k, v in flags.items() if v is not None}
     return dataclasses.replace(site, options=dataclasses.replace(site.options, **chosen))
 

@@ -128,6 +128,13 @@ class _Source:
     archived: bool  # S3 files are archived to the push bucket once imported
 
 
+def _format_name(configured: str, read_as: str) -> str:
+    """How a failed file's format is named: as configured, and as read when that differs."""
+    if configured == "auto":
+        return f"format detected from its first lines ({read_as})"
+    return f"{configured} format" + (f" (read as {read_as})" if read_as != configured else "")
+
+
 def _shares(parts: dict[int, DayPart], size: int) -> dict[int, int]:
     """The file's bytes split over its days in proportion to their lines (exact sum)."""
     total = sum(p.lines for p in parts.values()) or 1
@@ -347,7 +354,9 @@ class _Run:
             await store_span(self.clients.warehouse, site.name, obj.key, obj.etag, span)
         if not parsed.days:
             if parsed.undated.bad_lines:
-                error = f"{obj.key}: no line is in the {spec.name} format"
+                error = (
+                    f"{obj.key}: no line is in the {_format_name(site.log_format.name, spec.name)}"
+                )
                 return await self._failed(obj, wanted, error, parsed.undated)
             return []  # no line with a time: nothing to import
         shares = _shares(parsed.days, obj.size_bytes)

@@ -27,7 +27,6 @@ __all__ = [
     "is_bot",
     "extension",
     "visitor_key",
-    "partition",
     "batches",
     "day_bounds_utc",
 ]
@@ -267,14 +266,6 @@ class RequestBuilder:
 def visitor_key(ip: str, user_agent: str) -> str:
     """The visitor a hit belongs to (ip + user agent), stable across runs and processes."""
     return f"{zlib.crc32(user_agent.encode(), zlib.crc32(ip.encode())):08x}"
-
-
-def partition(keys: list[str], parts: int) -> list[list[int]]:
-    """Hit indexes split into ``parts`` lists by visitor key, each in file order."""
-    out: list[list[int]] = [[] for _ in range(parts)]
-    for index, key in enumerate(keys):
-        out[int(key, 16) % parts].append(index)
-    return out
 
 
 def batches(items: list, size: int) -> list[list]:

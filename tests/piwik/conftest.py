@@ -38,6 +38,17 @@ SITES = {
             "key_regex": r"access\.log",
             "format": "combined",
         },
+        {  # archived IIS logs named by day, format and days detected
+            "name": "archive.example.net",
+            "id_site": 3,
+            "prefix": "archive/",
+            "key_date": {
+                "regex": r"u_ex(?P<year>\d{2})(?P<month>\d{2})(?P<day>\d{2})",
+                "first_offset": 0,
+                "last_offset": 0,
+            },
+        },
+        {"name": "nobots.example.com", "id_site": 4, "prefix": "nobots/", "enable_bots": False},
     ]
 }
 
