@@ -14,7 +14,7 @@ from services.piwik.formats import DIRECTIVE, FormatSpec, line_parser
 from services.piwik.hits import SAMPLE_LIMIT, sample
 from services.piwik.tracking import SKIP_REASONS, ImportOptions, RequestBuilder, visitor_key
 
-__all__ = ["ChunkPlan", "DayPart", "ChunkResult", "process_chunk", "copy_escape"]
+__all__ = ["ChunkPlan", "DayPart", "ChunkResult", "process_chunk", "copy_escape", "warm_up"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class ChunkPlan:
     skip_days: frozenset[int] = frozenset()  # imported before: counted only
     recorders: dict[int, int] = field(default_factory=dict)  # a resumed day's recorders
     default_recorders: int = 4
-    with_rows: bool = True  # web_hits rows too (not in a dry run)
+    dry_run: bool = False  # count and classify only: no requests, no web_hits rows
 
     def sends(self, day: int) -> int:
         """How many recorders the day's requests go to; 0: the day is not sent."""
@@ -159,32 +159,52 @@ def _builder(plan: ChunkPlan) -> RequestBuilder:
     return _builders[key]
 
 
+def _add(
+    part: DayPart, lines: int, hits: int, first: datetime | None, last: datetime | None
+) -> None:
+    part.lines += lines
+    part.hits += hits
+    if first is not None and (part.first is None or first < part.first):
+        part.first = first
+    if last is not None and (part.last is None or last > part.last):
+        part.last = last
+
+
 def process_chunk(
     plan: ChunkPlan, lines: list[str], first_line_no: int, fields_line: str | None = None
 ) -> ChunkResult:
     """Process ``lines`` (numbered from ``first_line_no``; W3C: with the ``#Fields:``
     line in force before them)."""
     parse = line_parser(plan.log_format, fields_line).parse
-    build = _builder(plan).build
+    builder = _builder(plan)
+    build, skip_reason = builder.build, builder.skip_reason
     row = _Rows(plan.site, plan.source).row
-    with_rows = plan.with_rows
+    dry_run = plan.dry_run
     zone = ZoneInfo(plan.timezone)
     moments: dict[datetime, tuple[int, str]] = {}  # UTC time -> (local day, COPY text)
-    visitors: dict[tuple[str, str], str] = {}
+    visitors: dict[tuple[str, str], tuple[str, int]] = {}  # -> key, as a number
     texts: dict[int, list[str]] = {}  # day -> COPY lines
     result = ChunkResult()
     days = result.days
-    current = result.lead
+    # The current day's part and, kept in locals until the day changes (logs are in time
+    # order, so rarely), its line and hit counts, first and last hit.
+    part = result.lead
+    day = None
+    counted = hits = 0
+    first = last = None
+    requests: list[list[str]] = []
+    day_texts: list[str] = []
+
     for line_no, line in enumerate(lines, first_line_no):
         if not line or line.isspace():
-            current.lines += 1
+            counted += 1
             continue
         hit = parse(line, line_no)
         if hit is None:
-            current.bad(line_no, line)
+            part.bad(line_no, line)
             continue
         if hit is DIRECTIVE:
-            current.lines += 1
+            counted += 1
             continue
         (moment, ip, method, host, path, query, status, length, referrer, agent, userid,
          generation, event, line_no) = hit  # fmt: skip
@@ -196,18 +216,29 @@ def process_chunk(
                 else f"{moment:%Y-%m-%d %H:%M:%S}"
             )
             known = moments[moment] = (moment.astimezone(zone).toordinal(), text + "+00")
-        day, time_text = known
-        part = days.get(day)
-        if part is None:
-            part = days[day] = DayPart()
-            recorders = plan.sends(day)
-            if recorders:
-                part.requests = [[] for _ in range(recorders)]
-                texts[day] = []
-        current = part
-        result.last_day = day
-        part.lines += 1
-        if not part.requests:
+        if known[0] != day:
+            _add(part, counted, hits, first, last)
+            day = result.last_day = known[0]
+            counted = hits = 0
+            first = last = None
+            part = days.get(day)  # type: ignore[assignment]
+            if part is None:
+                part = days[day] = DayPart()
+                recorders = plan.sends(day)
+                if recorders:
+                    part.requests = [[] for _ in range(recorders)]
+                    texts[day] = []
+            requests = part.requests
+            day_texts = texts.get(day, [])
+        counted += 1
+        if not requests:
+            continue
+        if dry_run:
+            skip = skip_reason(host, path, query, status, agent)
+            if skip is None:
+                hits += 1
+            else:
+                part.skipped[skip] += 1
             continue
         request, skip = build(
             moment, ip, method, host, path, query, status, length, referrer, agent, userid,
@@ -216,33 +247,28 @@ def process_chunk(
         if request is None:
             part.skipped[skip] += 1  # type: ignore[index]
             continue
-        part.hits += 1
-        if part.first is None or moment < part.first:
-            part.first = moment
-        if part.last is None or moment > part.last:
-            part.last = moment
-        who = (ip, agent)
-        key = visitors.get(who)
-        if key is None:
-            key = visitors[who] = visitor_key(ip, agent)
-        part.requests[int(key, 16) % len(part.requests)].append(request)
-        if with_rows:
-            texts[day].append(
-                row(
-                    time_text,
-                    ip,
-                    method,
-                    path,
-                    query,
-                    status,
-                    length,
-                    referrer,
-                    agent,
-                    key,
-                    line_no,
-                )
-            )
+        hits += 1
+        if first is None or moment < first:
+            first = moment
+        if last is None or moment > last:
+            last = moment
+        visitor = visitors.get((ip, agent))
+        if visitor is None:
+            key = visitor_key(ip, agent)
+            visitor = visitors[(ip, agent)] = (key, int(key, 16))
+        requests[visitor[1] % len(requests)].append(request)
+        day_texts.append(
+            row(known[1], ip, method, path, query, status, length, referrer, agent,
+                visitor[0], line_no)
+        )  # fmt: skip
+    _add(part, counted, hits, first, last)
     for day, day_texts in texts.items():
         if day_texts:
             days[day].rows = ["\n".join(day_texts).encode() + b"\n"]
     return result
+
+
+def warm_up() -> bool:
+    """Run in each new worker process so that it starts (and imports this) before the
+    first chunk arrives."""
+    return True

@@ -119,6 +119,15 @@ class DayReport:
         return text
 
 
+@dataclass
+class _Content:
+    """A file read: its bytes, its unpacked text, its lines."""
+
+    raw: bytes
+    text: bytes
+    lines: list[str]
+
+
 @dataclass(frozen=True)
 class _Source:
     """A log file to import and how to read it."""
@@ -198,10 +207,10 @@ class _Run:
 
     # -- which days a file holds -------------------------------------------------------
 
-    async def span(self, obj: LogObject) -> tuple[DaySpan | None, bytes | None]:
+    async def span(self, obj: LogObject) -> tuple[DaySpan | None, _Content | None]:
         """The file's days: from the index when it read the whole file, else from its
         key's date, else the index's probe, else a probe now (remembered); and the file's
-        bytes when the probe had to read it all (compressed)."""
+        content when the probe had to read it all (compressed), for the import to reuse."""
         pool, site = self.clients.warehouse, self.site
         known = await load_span(pool, site.name, obj.key, obj.etag)
         if known is not None and known.exact:
@@ -212,41 +221,45 @@ class _Run:
                 return DaySpan(days[0], days[1], exact=False), None
         if known is not None:
             return known, None
-        span, raw = await self._probe(obj)
+        span, content = await self._probe(obj)
         if span is not None and not self.dry_run:
             await store_span(pool, site.name, obj.key, obj.etag, span)
-        return span, raw
+        return span, content
 
-    async def _probe(self, obj: LogObject) -> tuple[DaySpan | None, bytes | None]:
+    async def _probe(self, obj: LogObject) -> tuple[DaySpan | None, _Content | None]:
+        """Read the first and last lines of a file: two ranged reads of a plain file, the
+        whole of a compressed (or small) one."""
         bucket, s3 = self.settings.pull_bucket, self.clients.s3
-        raw = None
         head_bytes = await download_range(s3, bucket, obj.key, 0, PROBE_BYTES - 1)
-        if (
-            obj.size_bytes <= PROBE_BYTES
-            or head_bytes[:2] == b"\x1f\x8b"
-            or head_bytes[:3] == b"BZh"
-            or head_bytes[:4] == b"PK\x03\x04"
-        ):
+        whole = obj.size_bytes <= PROBE_BYTES or any(
+            head_bytes.startswith(magic) for magic in (b"\x1f\x8b", b"BZh", b"PK\x03\x04")
+        )
+        if whole:
             raw = (
                 head_bytes if obj.size_bytes <= PROBE_BYTES else await download(s3, bucket, obj.key)
             )
             try:
-                lines = decode_lines(
-                    await asyncio.to_thread(unpack, obj.key, raw), self.site.encoding
-                )
+                content = await self._content(obj.key, raw)
             except BadLogFile:
-                return None, raw
-            head, tail = lines[:PROBE_LINES], lines[-PROBE_LINES:]
+                return None, None
+            head, tail = content.lines[:PROBE_LINES], content.lines[-PROBE_LINES:]
         else:
+            content = None
             tail_bytes = await download_range(s3, bucket, obj.key, -PROBE_BYTES, 0)
             head = decode_lines(head_bytes, self.site.encoding)[:-1]  # the last may be cut
             tail = decode_lines(tail_bytes, self.site.encoding)[1:]  # the first may be cut
-        return probe_span(self.site.log_format, head, tail, self.site.timezone), raw
+        return probe_span(self.site.log_format, head, tail, self.site.timezone), content
+
+    async def _content(self, key: str, raw: bytes) -> _Content:
+        """A file's bytes unpacked and split into lines (in a thread; BadLogFile)."""
+        text = await asyncio.to_thread(unpack, key, raw)
+        lines = await asyncio.to_thread(decode_lines, text, self.site.encoding)
+        return _Content(raw, text, lines)
 
     # -- importing one file --------------------------------------------------------------
 
     async def import_source(
-        self, source: _Source, wanted: list[date] | None, raw: bytes | None = None
+        self, source: _Source, wanted: list[date] | None, content: _Content | None = None
     ) -> None:
         """Import the file's lines of the ``wanted`` days (None: of every day it holds)."""
         started = time.monotonic()
@@ -261,7 +274,7 @@ class _Run:
                     touched.append(day)
                 return
             if self.dry_run:
-                touched = await self._import(source, wanted, rows, done, raw)
+                touched = await self._import(source, wanted, rows, done, content)
                 return
             async with _file_lock(self.clients.warehouse, self.site.name, obj.key) as locked:
                 if not locked:
@@ -272,7 +285,7 @@ class _Run:
                         )
                         touched.append(day)
                     return
-                touched = await self._import(source, wanted, rows, done, raw)
+                touched = await self._import(source, wanted, rows, done, content)
         finally:
             elapsed = time.monotonic() - started
             for day in set(touched):
@@ -315,13 +328,14 @@ class _Run:
         wanted: list[date] | None,
         rows: dict[date, ledger.Progress],
         done: set[date],
-        raw: bytes | None,
+        content: _Content | None,
     ) -> list[date]:
         obj, site, settings = source.obj, self.site, self.settings
+        started = time.monotonic()
         try:
-            raw = raw if raw is not None else await source.read()
-            text = await asyncio.to_thread(unpack, obj.key, raw)
-            lines = await asyncio.to_thread(decode_lines, text, site.encoding)
+            if content is None:
+                content = await self._content(obj.key, await source.read())
+            lines = content.lines
             spec = detect(obj.key, site.log_format, lines)
         except BadLogFile as e:
             return await self._failed(obj, wanted, str(e))
@@ -341,10 +355,22 @@ class _Run:
             skip_days=skip,
             recorders={d.toordinal(): p.recorders for d, p in resumable.items()},
             default_recorders=settings.recorders,
-            with_rows=not self.dry_run,
+            dry_run=self.dry_run,
         )
+        read = time.monotonic()
         parsed = await parse_file(plan, lines, self.clients.executor)
-        del lines
+        log.info(
+            "piwik.file.parsed",
+            site=site.name,
+            key=obj.key,
+            format=spec.name,
+            lines=parsed.lines,
+            days=len(parsed.days),
+            read_s=round(read - started, 3),
+            parse_s=round(time.monotonic() - read, 3),
+        )
+        raw, text = content.raw, content.text
+        del content, lines
         if not self.dry_run:
             span = DaySpan(
                 date.fromordinal(min(parsed.days)) if parsed.days else None,
@@ -617,7 +643,7 @@ async def import_days(
         run.report(day)
     objects = await list_site_objects(clients.s3, settings.pull_bucket, site)
     for obj in _progress_bar(objects, "file"):
-        span, raw = await run.span(obj)
+        span, content = await run.span(obj)
         candidates = span.days(days) if span is not None else list(days)
         if not candidates:
             continue
@@ -625,7 +651,7 @@ async def import_days(
         async def read(key: str = obj.key) -> bytes:
             return await download(clients.s3, settings.pull_bucket, key)
 
-        await run.import_source(_Source(obj, read, archived=True), candidates, raw)
+        await run.import_source(_Source(obj, read, archived=True), candidates, content)
     return await run.finish(started)
 
 

@@ -111,17 +111,20 @@ class NcsaFormat(RegexFormat):
         if self._combined:
             # ... "request" status length "referrer" "user agent"[rest]: a backslash
             # ending a quoted field escapes its closing quote, for the expression
-            if len(parts) != 7 or not parts[4].isspace():
+            if len(parts) != 7 or parts[4] != " ":
                 return None
             if parts[3][-1:] == "\\" or parts[5][-1:] == "\\":
                 return None
         elif len(parts) != 3:
             return None
         head_text, request_text, tail_text = parts[0], parts[1], parts[2]
-        # "[host[:port] ]ip ident user [date tz] "
-        if not head_text or head_text[0].isspace() or not head_text[-1].isspace():
+        # "[host[:port] ]ip ident user [date tz] " (a space last; what is no plain space
+        # the expression decides)
+        if head_text[-1:] != " ":
             return None
         head = head_text.split()
+        if not head or head_text[0] != head[0][0]:  # the line starts with a blank
+            return None
         host = None
         if self._vhost:
             if len(head) != 6:
@@ -139,13 +142,15 @@ class NcsaFormat(RegexFormat):
             return None
         # "method path protocol"
         request = request_text.split()
-        if len(request) != 3 or request_text[0].isspace() or request_text[-1].isspace():
+        if len(request) != 3 or request_text[0] != request[0][0]:
+            return None
+        if request_text[-1] != request[2][-1]:  # blank before the closing quote
             return None
         # " status length " (common: anything may follow)
         tail = tail_text.split()
-        if not tail_text[:1].isspace() or len(tail) < 2:
+        if tail_text[:1] != " " or len(tail) < 2:
             return None
-        if self._combined and (len(tail) != 2 or not tail_text[-1].isspace()):
+        if self._combined and (len(tail) != 2 or tail_text[-1] != " "):
             return None
         status, length = tail[0], tail[1]
         if not status.isdecimal():

@@ -208,6 +208,21 @@ class RequestBuilder:
         """(the request, None), or (None, the reason it is not sent: SKIP_REASONS)."""
         return self.build(*hit[:13])
 
+    def skip_reason(
+        self, host: str | None, path: str, query: str, status: str, user_agent: str
+    ) -> str | None:
+        """Why the hit is not sent (SKIP_REASONS), or None: what :meth:`build` decides,
+        without building the request (a dry run counts, it sends nothing)."""
+        known = self._statuses.get(status)
+        skip = (known if known is not None else self._status(status))[0]
+        if skip is None:
+            url_known = self._urls.get((host, path, query))
+            skip = (url_known if url_known else self._url(host, path, query))[3]
+        if skip is None:
+            agent = self._agents.get(user_agent)
+            skip = (agent if agent is not None else self._agent(user_agent))[0]
+        return skip
+
     def build(
         self,
         moment: datetime,

@@ -292,3 +292,37 @@ async def test_chunked_processing_in_processes_equals_one_chunk() -> None:
     assert (many.lines, many.hits, many.bad_lines) == (one.lines, one.hits, one.bad_lines)
     assert one.bad_lines > 1 and one.samples[0] == "1001: broken line"
     assert chunked.lines == single.lines == len(lines)
+
+
+def test_a_dry_run_counts_what_an_import_sends() -> None:
+    lines = combined_lines(T, 3600, 3000, seed=12)
+    for options in (ImportOptions(), ImportOptions(False, False, False, False)):
+        real = process_chunk(
+            ChunkPlan(FormatSpec("combined"), options, 1, "https://x.org", "UTC", "s", "k", None),
+            lines,
+            1,
+        )
+        dry = process_chunk(
+            ChunkPlan(
+                FormatSpec("combined"),
+                options,
+                1,
+                "https://x.org",
+                "UTC",
+                "s",
+                "k",
+                None,
+                dry_run=True,
+            ),
+            lines,
+            1,
+        )
+        [(day, sent)] = real.days.items()
+        counted = dry.days[day]
+        assert (counted.lines, counted.hits, counted.skipped) == (
+            sent.lines,
+            sent.hits,
+            sent.skipped,
+        )
+        assert sent.hits == sum(len(r) for r in sent.requests) > 0
+        assert counted.requests == [[] for _ in sent.requests] and counted.rows == []
