@@ -19,16 +19,25 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from botocore.exceptions import ClientError
 from tqdm import tqdm
 
 from services.piwik import ledger
 from services.piwik.chunks import ChunkPlan, DayPart
-from services.piwik.errors import BadLogFile, MatomoError
+from services.piwik.errors import BadLogFile, BadPath, MatomoError
 from services.piwik.file_days import PROBE_LINES, DaySpan, load_span, probe_span, store_span
 from services.piwik.ledger import FileKey
 from services.piwik.local_files import local_object, read_local
 from services.piwik.matomo import Matomo
-from services.piwik.parsing import decode_lines, detect, parse_file, unpack
+from services.piwik.parsing import (
+    FileParse,
+    Merging,
+    decode_lines,
+    detect,
+    parse_chunks,
+    parse_file,
+    unpack,
+)
 from services.piwik.s3logs import (
     LogObject,
     archive,
@@ -40,7 +49,7 @@ from services.piwik.s3logs import (
 from services.piwik.schema import WEB_HITS_COLUMNS
 from services.piwik.settings import PiwikSettings
 from services.piwik.sites import Site
-from services.piwik.tracking import SKIP_REASONS, batches, day_bounds_utc
+from services.piwik.tracking import SKIP_REASONS, day_bounds_utc
 from shared.logging import get_logger
 
 __all__ = ["Clients", "FileReport", "DayReport", "import_days", "import_day", "import_files"]
@@ -175,13 +184,90 @@ async def _copy_source(rows: list[bytes]) -> AsyncIterator[bytes]:
 
 @dataclass
 class _Day:
-    """A day of a file being sent: its ledger row, hits, counts, report and resume point."""
+    """A day of a file being sent: its ledger row, hits, counts, report and senders."""
 
     key: FileKey
     part: DayPart
     counts: dict[str, Any]
     report: FileReport
-    progress: ledger.Progress
+    stream: _DayStream
+
+
+class _DayStream:
+    """One day of a file, sent as it is parsed: each recorder's requests are cut into the
+    same batches as if the day were sent whole (so a resumed day skips exactly its
+    acknowledged ones), and a task per recorder sends them in order, recording each
+    acknowledged batch in the ledger."""
+
+    def __init__(self, run: _Run, key: FileKey, progress: ledger.Progress) -> None:
+        self.key = key
+        self.progress = progress
+        self.size = progress.batch_size
+        recorders = len(progress.acked_batches)
+        self._buffers: list[list[str]] = [[] for _ in range(recorders)]
+        self._skip = [acked * self.size for acked in progress.acked_batches]
+        self._first: list[int] = [0] * recorders  # each recorder's first batch (resume bound)
+        self._queues: list[asyncio.Queue[list[str] | None]] = [
+            asyncio.Queue() for _ in range(recorders)
+        ]
+        self._tasks = [
+            asyncio.create_task(run.record(key, r, self._queues[r], acked))
+            for r, acked in enumerate(progress.acked_batches)
+        ]
+
+    def feed(self, requests: list[list[str]]) -> None:
+        """The next requests of each recorder, in file order."""
+        for recorder, more in enumerate(requests):
+            if self._skip[recorder]:
+                dropped = min(self._skip[recorder], len(more))
+                self._skip[recorder] -= dropped
+                more = more[dropped:]
+            buffer = self._buffers[recorder]
+            buffer.extend(more)
+            start = 0
+            while len(buffer) - start >= self.size:
+                self._emit(recorder, buffer[start : start + self.size])
+                start += self.size
+            del buffer[:start]
+
+    def _emit(self, recorder: int, batch: list[str]) -> None:
+        if not self._first[recorder]:
+            self._first[recorder] = len(batch)
+        self._queues[recorder].put_nowait(batch)
+
+    def close(self) -> None:
+        """No more requests: send the last partial batches."""
+        for recorder, buffer in enumerate(self._buffers):
+            if buffer:
+                self._emit(recorder, buffer)
+            self._buffers[recorder] = []
+            self._queues[recorder].put_nowait(None)
+
+    def cancel(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
+    async def result(self) -> tuple[int, int, int, str | None]:
+        """(hits sent, hits Matomo tracked in all, hits a previous run may have had
+        recorded already (the first batch of each recorder, when resuming), the error
+        that stopped a recorder)."""
+        results = await asyncio.gather(*self._tasks, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        outcomes = [r for r in results if not isinstance(r, BaseException)]
+        errors = [error for _, _, error in outcomes if error is not None]
+        duplicates = sum(self._first) if self.progress.status in ("running", "partial") else 0
+        if duplicates:
+            log.warning(
+                "piwik.file.resumed",
+                site=self.key.site,
+                key=self.key.s3_key,
+                day=str(self.key.day),
+                may_be_duplicated=duplicates,
+            )
+        tracked = self.progress.tracked + sum(o[1] for o in outcomes)
+        return sum(o[0] for o in outcomes), tracked, duplicates, errors[0] if errors else None
 
 
 class _Run:
@@ -221,7 +307,10 @@ class _Run:
                 return DaySpan(days[0], days[1], exact=False), None
         if known is not None:
             return known, None
-        span, content = await self._probe(obj)
+        try:
+            span, content = await self._probe(obj)
+        except ClientError:  # unreadable now: the import tries it and says so
+            return None, None
         if span is not None and not self.dry_run:
             await store_span(pool, site.name, obj.key, obj.etag, span)
         return span, content
@@ -339,6 +428,8 @@ class _Run:
             spec = detect(obj.key, site.log_format, lines)
         except BadLogFile as e:
             return await self._failed(obj, wanted, str(e))
+        except (BadPath, ClientError) as e:  # gone or unreadable since it was listed
+            return await self._failed(obj, wanted, f"{obj.key}: cannot read: {e}")
         skip = frozenset(d.toordinal() for d in done) if not self.force else frozenset()
         resumable = {
             d: p for d, p in rows.items() if p.status in ("running", "partial") and not self.force
@@ -358,7 +449,16 @@ class _Run:
             dry_run=self.dry_run,
         )
         read = time.monotonic()
-        parsed = await parse_file(plan, lines, self.clients.executor)
+        streams: dict[int, _DayStream] = {}
+        try:
+            if self.dry_run:
+                parsed = await parse_file(plan, lines, self.clients.executor)
+            else:
+                parsed = await self._parse_and_send(plan, lines, obj, resumable, streams)
+        except BaseException:
+            for stream in streams.values():
+                stream.cancel()
+            raise
         log.info(
             "piwik.file.parsed",
             site=site.name,
@@ -407,12 +507,39 @@ class _Run:
             report = FileReport(obj.key, "dry-run", part.lines, part.hits, part.bad_lines, skipped)
             self.report(day).files.append(report)
             if not self.dry_run:
-                key = FileKey(site.name, day, obj.key, obj.etag)
-                progress = await self._progress(key, resumable.get(day), obj.size_bytes)
-                sending.append(_Day(key, part, counts, report, progress))
+                stream = streams[ordinal]
+                sending.append(_Day(stream.key, part, counts, report, stream))
         if sending:
             await self._deliver(source, raw, text, sending)
         return touched
+
+    async def _parse_and_send(
+        self,
+        plan: ChunkPlan,
+        lines: list[str],
+        obj: LogObject,
+        resumable: dict[date, ledger.Progress],
+        streams: dict[int, _DayStream],
+    ) -> FileParse:
+        """Parse the file in chunks and send each day's hits as its chunks come (in file
+        order), so Matomo works while the file is still being parsed."""
+        merging = Merging()
+        async for result in parse_chunks(plan, lines, self.clients.executor):
+            for ordinal, part in result.days.items():
+                if not part.requests:
+                    continue
+                stream = streams.get(ordinal)
+                if stream is None:
+                    day = date.fromordinal(ordinal)
+                    key = FileKey(self.site.name, day, obj.key, obj.etag)
+                    progress = await self._progress(key, resumable.get(day), obj.size_bytes)
+                    stream = streams[ordinal] = _DayStream(self, key, progress)
+                stream.feed(part.requests)
+                part.requests = [[] for _ in part.requests]  # sent by the stream
+            merging.add(result)
+        for stream in streams.values():
+            stream.close()
+        return merging.result()
 
     async def _deliver(self, source: _Source, raw: bytes, text: bytes, days: list[_Day]) -> None:
         """Send each day's hits while its web_hits rows are loaded (in a transaction that
@@ -496,10 +623,7 @@ class _Run:
 
     async def _send_day(self, day: _Day) -> None:
         report = day.report
-        report.sent, report.tracked, report.duplicates, error = await self._send(
-            day.key, day.part.requests, day.progress
-        )
-        day.part.requests = []
+        report.sent, report.tracked, report.duplicates, error = await day.stream.result()
         if report.sent:
             self.touched.add(day.key.day)
         if error is None:
@@ -533,78 +657,42 @@ class _Run:
             "new", settings.recorders, settings.batch_size, [0] * settings.recorders, 0, 0
         )
 
-    async def _send(
-        self, key: FileKey, requests: list[list[str]], progress: ledger.Progress
-    ) -> tuple[int, int, int, str | None]:
-        """Send what the ledger does not record as acknowledged: (hits sent, hits Matomo
-        tracked, hits that may be recorded twice because a previous run stopped with them
-        in flight, the error that stopped a recorder)."""
+    async def record(
+        self, key: FileKey, recorder: int, queue: asyncio.Queue[list[str] | None], acked: int
+    ) -> tuple[int, int, str | None]:
+        """Send one recorder's batches as they come: (hits sent, tracked, error)."""
         matomo, pool = self.clients.matomo, self.clients.warehouse
-        if matomo is None:
-            return 0, 0, 0, None
-        todo = [
-            batches(part, progress.batch_size)[acked:]
-            for part, acked in zip(requests, progress.acked_batches, strict=True)
-        ]
-        duplicates = 0
-        if progress.status in ("running", "partial"):
-            duplicates = sum(len(batch[0]) for batch in todo if batch)
-            log.warning(
-                "piwik.file.resumed",
-                site=key.site,
-                key=key.s3_key,
-                day=str(key.day),
-                may_be_duplicated=duplicates,
-            )
-
-        async def record(
-            recorder: int, work: list[list[str]], acked: int
-        ) -> tuple[int, int, str | None]:
-            sent = tracked_total = 0
+        sent = tracked_total = 0
+        while (batch := await queue.get()) is not None:
+            if matomo is None:
+                continue
             try:
-                for batch in work:
-                    tracked, invalid = await matomo.track_bulk(batch)
-                    acked += 1
-                    sent += len(batch)
-                    tracked_total += tracked
-                    await ledger.ack_batch(pool, key, recorder, acked, tracked, invalid)
+                tracked, invalid = await matomo.track_bulk(batch)
             except MatomoError as e:
                 return sent, tracked_total, str(e)
-            return sent, tracked_total, None
-
-        results = await asyncio.gather(
-            *(
-                record(r, work, acked)
-                for r, (work, acked) in enumerate(zip(todo, progress.acked_batches, strict=True))
-            ),
-            return_exceptions=True,
-        )
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-        outcomes = [r for r in results if not isinstance(r, BaseException)]
-        errors = [error for _, _, error in outcomes if error is not None]
-        sent = sum(o[0] for o in outcomes)
-        tracked = progress.tracked + sum(o[1] for o in outcomes)
-        return sent, tracked, duplicates, errors[0] if errors else None
+            acked += 1
+            sent += len(batch)
+            tracked_total += tracked
+            await ledger.ack_batch(pool, key, recorder, acked, tracked, invalid)
+        return sent, tracked_total, None
 
     # -- the end of the run --------------------------------------------------------------
 
-    async def finish(self, started: float) -> list[DayReport]:
-        """Have Matomo re-archive the days that got hits; the reports, by day."""
+    async def refresh(self) -> None:
+        """Have Matomo re-archive the days that got hits (imported logs change past days)."""
         matomo = self.clients.matomo
-        if (
-            self.touched
-            and matomo is not None
-            and self.settings.trigger_archiving
-            and not self.dry_run
-        ):
-            days = sorted(self.touched)
-            try:
-                await matomo.invalidate_reports(self.site.id_site, days)
-            except MatomoError as e:
-                for day in days:
-                    self.report(day).refresh_error = str(e)
+        if not self.touched or matomo is None or not self.settings.trigger_archiving:
+            return
+        days = sorted(self.touched)
+        try:
+            await matomo.invalidate_reports(self.site.id_site, days)
+        except MatomoError as e:
+            log.warning("piwik.refresh.failed", site=self.site.name, days=len(days), error=str(e))
+            for day in days:
+                self.report(day).refresh_error = str(e)
+
+    def finish(self, started: float) -> list[DayReport]:
+        """The reports, by day (logged)."""
         reports = [self.reports[day] for day in sorted(self.reports)]
         log.info(
             "piwik.run.done",
@@ -641,18 +729,21 @@ async def import_days(
     run = _Run(clients, settings, site, dry_run, force)
     for day in days:
         run.report(day)
-    objects = await list_site_objects(clients.s3, settings.pull_bucket, site)
-    for obj in _progress_bar(objects, "file"):
-        span, content = await run.span(obj)
-        candidates = span.days(days) if span is not None else list(days)
-        if not candidates:
-            continue
+    try:
+        objects = await list_site_objects(clients.s3, settings.pull_bucket, site)
+        for obj in _progress_bar(objects, "file"):
+            span, content = await run.span(obj)
+            candidates = span.days(days) if span is not None else list(days)
+            if not candidates:
+                continue
 
-        async def read(key: str = obj.key) -> bytes:
-            return await download(clients.s3, settings.pull_bucket, key)
+            async def read(key: str = obj.key) -> bytes:
+                return await download(clients.s3, settings.pull_bucket, key)
 
-        await run.import_source(_Source(obj, read, archived=True), candidates, content)
-    return await run.finish(started)
+            await run.import_source(_Source(obj, read, archived=True), candidates, content)
+    finally:  # whatever stopped the run, the days that got hits are refreshed
+        await run.refresh()
+    return run.finish(started)
 
 
 async def import_day(
@@ -682,11 +773,14 @@ async def import_files(
     with the same ledger, idempotence and web_hits as files on S3 (not archived)."""
     started = time.monotonic()
     run = _Run(clients, settings, site, dry_run, force)
-    for path in _progress_bar(paths, "file"):
-        obj = await local_object(path)
+    try:
+        for path in _progress_bar(paths, "file"):
+            obj = await local_object(path)
 
-        async def read(key: str = obj.key) -> bytes:
-            return await read_local(key)
+            async def read(key: str = obj.key) -> bytes:
+                return await read_local(key)
 
-        await run.import_source(_Source(obj, read, archived=False), None)
-    return await run.finish(started)
+            await run.import_source(_Source(obj, read, archived=False), None)
+    finally:  # whatever stopped the run, the days that got hits are refreshed
+        await run.refresh()
+    return run.finish(started)

@@ -12,6 +12,7 @@ import gzip
 import io
 import zipfile
 import zlib
+from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import partial
@@ -20,7 +21,16 @@ from services.piwik.chunks import ChunkPlan, ChunkResult, DayPart, process_chunk
 from services.piwik.errors import BadLogFile
 from services.piwik.formats import FormatSpec, UnknownFormat, resolve
 
-__all__ = ["CHUNK_LINES", "unpack", "decode_lines", "detect", "FileParse", "parse_file"]
+__all__ = [
+    "CHUNK_LINES",
+    "unpack",
+    "decode_lines",
+    "detect",
+    "FileParse",
+    "Merging",
+    "parse_chunks",
+    "parse_file",
+]
 
 CHUNK_LINES = 50_000
 DETECT_LINES = 1000
@@ -96,41 +106,65 @@ def _chunks(plan: ChunkPlan, lines: list[str], size: int) -> list[tuple]:
     return chunks
 
 
-def _merge(results: list[ChunkResult]) -> FileParse:
-    merged = FileParse()
-    previous: int | None = None
-    leading = DayPart()  # lines before the file's first hit
-    for result in results:
+class Merging:
+    """Chunk results merged as they come, in file order."""
+
+    def __init__(self) -> None:
+        self._merged = FileParse()
+        self._previous: int | None = None
+        self._leading = DayPart()  # lines before the file's first hit
+
+    def add(self, result: ChunkResult) -> None:
+        merged = self._merged
         if result.lead.lines:
-            (merged.days[previous] if previous is not None else leading).merge(result.lead)
+            target = merged.days[self._previous] if self._previous is not None else self._leading
+            target.merge(result.lead)
         for day, part in result.days.items():
             if day not in merged.days:
                 merged.days[day] = DayPart(requests=[[] for _ in part.requests])
             merged.days[day].merge(part)
         if result.last_day is not None:
-            previous = result.last_day
-    if leading.lines:
-        if merged.days:
-            first_day = next(iter(merged.days))
-            leading.merge(merged.days[first_day])
-            merged.days[first_day] = leading
-        else:
-            merged.undated = leading
-    merged.lines = sum(p.lines for p in merged.days.values()) + merged.undated.lines
-    return merged
+            self._previous = result.last_day
+
+    def result(self) -> FileParse:
+        merged, leading = self._merged, self._leading
+        if leading.lines:
+            if merged.days:
+                first_day = next(iter(merged.days))
+                leading.merge(merged.days[first_day])
+                merged.days[first_day] = leading
+            else:
+                merged.undated = leading
+        merged.lines = sum(p.lines for p in merged.days.values()) + merged.undated.lines
+        return merged
+
+
+async def parse_chunks(
+    plan: ChunkPlan, lines: list[str], executor: Executor | None, size: int = CHUNK_LINES
+) -> AsyncIterator[ChunkResult]:
+    """Each chunk's result, in file order, as soon as it (and those before it) are done:
+    all chunks run in ``executor`` (processes) when given, else one by one in a thread."""
+    chunks = _chunks(plan, lines, size)
+    if executor is None or len(chunks) == 1:
+        for chunk in chunks:
+            yield await asyncio.to_thread(process_chunk, *chunk)
+        return
+    loop = asyncio.get_running_loop()
+    futures = [loop.run_in_executor(executor, partial(process_chunk, *c)) for c in chunks]
+    try:
+        for future in futures:
+            yield await future
+    finally:
+        for future in futures:
+            future.cancel()
 
 
 async def parse_file(
     plan: ChunkPlan, lines: list[str], executor: Executor | None, size: int = CHUNK_LINES
 ) -> FileParse:
-    """Process every line, chunks in ``executor`` (processes) when given, else in a
-    thread; the result is the same either way."""
-    chunks = _chunks(plan, lines, size)
-    if executor is None or len(chunks) == 1:
-        results = await asyncio.to_thread(lambda: [process_chunk(*chunk) for chunk in chunks])
-    else:
-        loop = asyncio.get_running_loop()
-        results = await asyncio.gather(
-            *(loop.run_in_executor(executor, partial(process_chunk, *c)) for c in chunks)
-        )
-    return _merge(results)
+    """Process every line (see :func:`parse_chunks`); the result is the same with or
+    without processes."""
+    merging = Merging()
+    async for result in parse_chunks(plan, lines, executor, size):
+        merging.add(result)
+    return merging.result()

@@ -27,7 +27,6 @@ __all__ = [
     "is_bot",
     "extension",
     "visitor_key",
-    "batches",
     "day_bounds_utc",
 ]
 
@@ -281,11 +280,6 @@ class RequestBuilder:
 def visitor_key(ip: str, user_agent: str) -> str:
     """The visitor a hit belongs to (ip + user agent), stable across runs and processes."""
     return f"{zlib.crc32(user_agent.encode(), zlib.crc32(ip.encode())):08x}"
-
-
-def batches(items: list, size: int) -> list[list]:
-    """``items`` in consecutive batches of at most ``size``."""
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def day_bounds_utc(day: date, timezone: ZoneInfo) -> tuple[datetime, datetime]:

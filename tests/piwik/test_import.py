@@ -9,7 +9,9 @@ from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
+from botocore.exceptions import ClientError
 
+from services.piwik import importer
 from services.piwik.fake_matomo import FakeMatomo
 from services.piwik.importer import Clients, import_day, import_days
 from services.piwik.samples import combined_lines, w3c_lines
@@ -341,3 +343,32 @@ async def test_a_file_another_run_is_importing_is_reported_busy_then_imported(
     report = await import_day(clients, settings, site, DAY)
     assert report.ok and [f.status for f in report.files] == ["done"]
     assert len(fake.hits) == len(lines)
+
+
+async def test_a_file_gone_since_the_listing_fails_alone(
+    clients: Clients,
+    settings: PiwikSettings,
+    matomo: tuple[FakeMatomo, str],
+    warehouse: asyncpg.Pool,
+    monkeypatch,
+) -> None:
+    bucket = settings.pull_bucket
+    await put_log(clients.s3, bucket, "shop/access.log-a", combined_lines(DAY_START, 3600, 30))
+    await put_log(clients.s3, bucket, "shop/access.log-b", combined_lines(DAY_START, 3600, 20))
+    gone = ClientError({"Error": {"Code": "NoSuchKey", "Message": "gone"}}, "GetObject")
+    for name in ("download", "download_range"):
+        real = getattr(importer, name)
+
+        async def flaky(s3, bucket_name: str, key: str, *more, real=real) -> bytes:
+            if key.endswith("-b"):
+                raise gone
+            return await real(s3, bucket_name, key, *more)
+
+        monkeypatch.setattr(importer, name, flaky)
+    report = await import_day(clients, settings, _site(settings), DAY)
+    assert [(f.key, f.status) for f in report.files] == [
+        ("shop/access.log-a", "done"),
+        ("shop/access.log-b", "failed"),
+    ]
+    assert "shop/access.log-b: cannot read" in report.files[1].error
+    assert len(matomo[0].hits) == 30 and matomo[0].invalidations == [("2", "2026-11-20")]

@@ -19,7 +19,6 @@ from services.piwik.sites import find_site, parse_sites
 from services.piwik.tracking import (
     ImportOptions,
     RequestBuilder,
-    batches,
     day_bounds_utc,
     extension,
     is_bot,
@@ -192,7 +191,6 @@ def test_recorders_get_whole_visitors_in_file_order() -> None:
             visitor = visitor_key(f"9.9.9.{n % 5}", f"UA {n % 3}")
             assert seen.setdefault(visitor, recorder) == recorder
     assert sum(len(r) for r in part.requests) == 60 and len(seen) == 15
-    assert batches(list(range(5)), 2) == [[0, 1], [2, 3], [4]]
 
 
 def test_times_offsets_and_cdt() -> None:
