@@ -55,6 +55,17 @@ class DayPart:
     requests: list[list[str]] = field(default_factory=list)  # per recorder, in file order
     rows: list[bytes] = field(default_factory=list)  # web_hits COPY text
 
+    def __getstate__(self) -> dict:
+        # Between processes each recorder's requests travel as one string (they are
+        # form-encoded: no line breaks), a copy instead of a pickled object per request.
+        state = dict(self.__dict__)
+        state["requests"] = [("\n".join(r), len(r)) for r in self.requests]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state["requests"] = [text.split("\n") if n else [] for text, n in state["requests"]]
+        self.__dict__.update(state)
+
     def bad(self, line_no: int, line: str) -> None:
         self.lines += 1
         self.bad_lines += 1

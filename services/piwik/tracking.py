@@ -142,7 +142,7 @@ class RequestBuilder:
         self._urls: dict[tuple[str | None, str, str], tuple[str, str, str, str | None]] = {}
         # status -> (skip reason, "&cvar=...", error or redirect)
         self._statuses: dict[str, tuple[str | None, str, bool]] = {}
-        # user agent -> (skip reason, "&ua=...&cvar=" or with "&_cvar=...")
+        # user agent -> (skip reason, "&ua=..." and with bots on "&_cvar=...&bots=1")
         self._agents: dict[str, tuple[str | None, str]] = {}
         self._times: dict[datetime, str] = {}
 
@@ -189,7 +189,7 @@ class RequestBuilder:
         text = f"&ua={_q(user_agent)}"
         if self.options.bots:
             visit = _custom_variable("Bot" if bot else "Not-Bot", user_agent)
-            known = (None, f"{text}&_cvar={visit}")
+            known = (None, f"{text}&_cvar={visit}&bots=1")
         else:
             known = ("bots" if bot else None, text)
         if len(self._agents) >= 100_000:
@@ -221,6 +221,31 @@ class RequestBuilder:
             agent = self._agents.get(user_agent)
             skip = (agent if agent is not None else self._agent(user_agent))[0]
         return skip
+
+    @staticmethod
+    def _rare(
+        url: str,
+        status: str,
+        referrer: str,
+        userid: str | None,
+        generation_ms: float,
+        event: Event | None,
+        flagged: bool,
+    ) -> str:
+        """uid, action_name (errors and redirects), pf_srv and event parameters."""
+        text = f"&uid={_q(userid)}" if userid is not None else ""
+        if flagged:
+            name = f"{status}/URL = {quote(url, safe='')}"
+            if referrer:
+                name += f"/From = {quote(referrer, safe='')}"
+            text += f"&action_name={_q(name)}"
+        if generation_ms > 0:
+            text += f"&pf_srv={int(generation_ms)}"
+        if event is not None:
+            text += f"&e_c={_q(event.category)}&e_a={_q(event.action)}"
+            if event.name:
+                text += f"&e_n={_q(event.name)}"
+        return text
 
     def build(
         self,
@@ -256,24 +281,12 @@ class RequestBuilder:
         referrer = referrer[:URL_MAX_CHARS]
         ref_q = _quoted.get(referrer) or _q(referrer)
         ip_q = _quoted.get(ip) or _q(ip)
-        request = f"{self._head}{url_q}&urlref={ref_q}&cip={ip_q}{cdt}{agent_text}{cvar}{download}"
-        if userid is not None:
-            request += f"&uid={_q(userid)}"
-        if self.options.bots:
-            request += "&bots=1"
-        if flagged:
-            name = f"{status}/URL = {quote(url, safe='')}"
-            if referrer:
-                name += f"/From = {quote(referrer, safe='')}"
-            request += f"&action_name={_q(name)}"
-        if generation_ms > 0:
-            request += f"&pf_srv={int(generation_ms)}"
-        if event is not None:
-            request += f"&e_c={_q(event.category)}&e_a={_q(event.action)}"
-            if event.name:
-                request += f"&e_n={_q(event.name)}"
-        if length:
-            request += f"&bw_bytes={length}"
+        tail = f"&bw_bytes={length}" if length else ""  # the rest is rarer: pieces first
+        if userid is not None or flagged or generation_ms > 0 or event is not None:
+            tail += self._rare(url, status, referrer, userid, generation_ms, event, flagged)
+        request = (
+            f"{self._head}{url_q}&urlref={ref_q}&cip={ip_q}{cdt}{agent_text}{cvar}{download}{tail}"
+        )
         return request, None
 
 
