@@ -40,7 +40,6 @@ ALIASES = {
     "cloudfront": "amazon_cloudfront",
     "incapsula": "incapsula_w3c",
     "alb": "elb",
-    "iis_w3c": "iis",
 }
 # import_logs.py's detection order (ties go to the first).
 _DETECTION_ORDER = (

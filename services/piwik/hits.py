@@ -39,11 +39,6 @@ class Hit(NamedTuple):
     event: Event | None
     line_no: int
 
-    @property
-    def full_path(self) -> str:
-        """Path and query string, as requested."""
-        return f"{self.path}?{self.query}" if self.query else self.path
-
 
 def sample(line_no: int, line: str) -> str:
     """How a malformed line is kept in the ledger: its number and its first characters."""

@@ -14,7 +14,6 @@ from shared.db import quote_ident
 __all__ = [
     "FileKey",
     "Progress",
-    "load_progress",
     "load_file",
     "start_file",
     "resume_file",
@@ -46,16 +45,6 @@ class Progress:
     acked_batches: list[int]
     tracked: int
     invalid: int
-
-
-async def load_progress(pool: asyncpg.Pool, key: FileKey) -> Progress | None:
-    """The file's ledger row, or None when it was never started."""
-    row = await pool.fetchrow(
-        "SELECT status, recorders, batch_size, acked_batches, tracked, invalid"
-        " FROM piwik_ledger WHERE site = $1 AND day = $2 AND s3_key = $3 AND etag = $4",
-        *key.args(),
-    )
-    return Progress(**dict(row)) if row else None
 
 
 async def load_file(pool: asyncpg.Pool, site: str, s3_key: str, etag: str) -> dict[date, Progress]:

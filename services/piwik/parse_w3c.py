@@ -15,7 +15,6 @@ from services.piwik.parse_regex import Hooks, RegexFormat, unquote_twice
 
 __all__ = [
     "W3C_VARIANTS",
-    "W3C_ALIASES",
     "W3cOptions",
     "W3cVariant",
     "fields_of",
@@ -125,8 +124,6 @@ W3C_VARIANTS: dict[str, W3cVariant] = {
         ),
     )
 }
-# Netscaler writes plain W3C extended logs.
-W3C_ALIASES = {"netscaler": "w3c_extended", "w3c_extended": "w3c_extended"}
 
 
 def fields_of(line: str) -> list[str] | None:
