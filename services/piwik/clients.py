@@ -10,6 +10,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 import aiohttp
 
+from services.piwik.chunks import warm_up
 from services.piwik.importer import Clients
 from services.piwik.matomo import matomo_from_settings
 from services.piwik.settings import PiwikSettings
@@ -42,4 +43,6 @@ async def open_clients(core: CoreSettings, settings: PiwikSettings) -> AsyncIter
                 settings.parse_processes, mp_context=multiprocessing.get_context("spawn")
             )
             stack.callback(executor.shutdown, cancel_futures=True)
+            for _ in range(settings.parse_processes):  # start them now, not on the first file
+                executor.submit(warm_up)
         yield Clients(pool, s3, matomo_from_settings(settings, session), executor)

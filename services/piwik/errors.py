@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from shared.errors import ForkliftError
 
-__all__ = ["PiwikError", "UnknownSite", "BadDate", "BadLogFile", "MatomoError"]
+__all__ = ["PiwikError", "UnknownSite", "BadDate", "BadPath", "BadLogFile", "MatomoError"]
 
 
 class PiwikError(ForkliftError):
@@ -19,6 +19,12 @@ class UnknownSite(PiwikError):
 
 class BadDate(PiwikError):
     """A date argument is malformed or a range is reversed."""
+
+    exit_code = 2
+
+
+class BadPath(PiwikError):
+    """A path given on the command line is missing, a folder, or unreadable."""
 
     exit_code = 2
 

@@ -1,9 +1,15 @@
-"""A fake Matomo for tests, benchmarks and the demo: the bulk tracking endpoint (checks the
-protocol, records the hits), ``SitesManager.getSiteFromId``, ``VisitsSummary.get``
-computed from the recorded hits, ``CoreAdminHome.invalidateArchivedReports``, and fault
-injection (HTTP 500s, slow answers) through :class:`FakeMatomo` or ``POST /_fake/faults``.
+"""A fake Matomo for tests, benchmarks and the demo: the bulk tracking endpoint
+(``matomo.php`` and ``piwik.php``; checks the protocol, records the hits, given as query
+strings or as parameter objects, as Matomo accepts both), the reporting API
+(``index.php`` or ``/``: ``SitesManager.getSiteFromId`` with each site's main URL,
+``VisitsSummary.get`` computed from the recorded hits,
+``CoreAdminHome.invalidateArchivedReports``), and fault injection (HTTP 500s, slow answers)
+through :class:`FakeMatomo` or ``POST /_fake/faults`` (``GET /_fake/hits`` lists the hits, ``POST /_fake/reset``
+forgets them). Matomo's own ``import_logs.py`` runs
+against it unchanged, so the hits it sends can be compared with forklift's.
 
-Run: ``python -m services.piwik.fake_matomo --host 127.0.0.1 --port 8090 --token T``
+Run: ``python -m services.piwik.fake_matomo --host 127.0.0.1 --port 8090 --token T
+[--main-url 2=https://shop.example.com]``
 """
 
 from __future__ import annotations
@@ -14,15 +20,40 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from urllib.parse import parse_qsl, unquote_plus
+from typing import Any
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 __all__ = ["FakeMatomo", "create_app", "visits_summary", "main"]
 
 VISIT_GAP_S = 30 * 60
-_CDT = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+_CDT = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d{1,6})?$")
 _REQUIRED = ("rec", "idsite", "url", "cdt", "cip", "apiv")
+# cdt as it arrives form-encoded (a space as + or %20, colons as %3A)
+_CDT_ENCODED = re.compile(
+    r"^\d{4}-\d{2}-\d{2}(?:\+|%20| )\d{2}(?:%3A|:)\d{2}(?:%3A|:)\d{2}(?:\.\d{1,6})?$", re.I
+)
+_NEEDLES = {name: (f"?{name}=", f"&{name}=") for name in _REQUIRED}
+_LEADING = "?rec=1&apiv=1&idsite="
+
+
+def _param(request: str, name: str) -> str | None:
+    """A parameter's (encoded) value in a ``?a=1&b=2`` request, found without parsing it
+    all (the fake checks a million requests in a benchmark)."""
+    first, other = _NEEDLES[name]
+    if request.startswith(first):
+        start = len(first)
+    else:
+        at = request.find(other)
+        if at < 0:
+            return None
+        start = at + len(other)
+    end = request.find("&", start)
+    return request[start:] if end < 0 else request[start:end]
+
+
+Request = str | dict[str, Any]
 
 
 @dataclass
@@ -30,7 +61,8 @@ class FakeMatomo:
     """The fake's state: recorded hits and the faults to inject next."""
 
     token: str
-    raw_requests: list[str] = field(default_factory=list)  # accepted, parsed on demand
+    raw_requests: list[Request] = field(default_factory=list)  # accepted, parsed on demand
+    main_urls: dict[str, str] = field(default_factory=dict)  # idsite -> main URL
     bulk_requests: int = 0
     invalidations: list[tuple[str, str]] = field(default_factory=list)
     fail_next: int = 0  # answer this many bulk requests with HTTP 500
@@ -40,18 +72,42 @@ class FakeMatomo:
 
     @property
     def hits(self) -> list[dict[str, str]]:
-        """The recorded tracking requests' parameters, in arrival order."""
-        return [dict(parse_qsl(r[1:], keep_blank_values=True)) for r in self.raw_requests]
+        """The recorded tracking requests' parameters (values as text), in arrival order."""
+        return [
+            dict(parse_qsl(r[1:], keep_blank_values=True))
+            if isinstance(r, str)
+            else {k: str(v) for k, v in r.items()}
+            for r in self.raw_requests
+        ]
+
+    def main_url(self, id_site: str) -> str:
+        """The site's main URL (``https://site<id>.example.org`` unless configured)."""
+        return self.main_urls.get(id_site, f"https://site{id_site}.example.org")
 
     @staticmethod
-    def valid(request: str) -> bool:
-        """Whether a tracking request follows the protocol (cheap: no full decoding)."""
-        if not request.startswith("?"):
+    def valid(request: object) -> bool:
+        """Whether a tracking request follows the protocol: rec=1, a numeric idsite, a
+        url, cip and apiv, a cdt ``YYYY-MM-DD HH:MM:SS[.ffffff]`` (cheap: no full
+        decoding)."""
+        if isinstance(request, dict):
+            values = [str(request.get(name) or "") for name in _REQUIRED]
+            cdt_ok = _CDT.match(values[3]) is not None
+        elif isinstance(request, str) and request.startswith(_LEADING):
+            # forklift's requests start with rec, apiv, idsite and url: read those in place
+            end = request.find("&", len(_LEADING))
+            idsite = request[len(_LEADING) : end]
+            url_end = request.find("&", end + 1) if request.startswith("&url=", end) else -1
+            url = request[end + 5 : url_end] if url_end > 0 else ""
+            cdt = _param(request, "cdt") or ""
+            values = ["1", idsite, url, cdt, _param(request, "cip") or "", "1"]
+            cdt_ok = _CDT_ENCODED.match(cdt) is not None
+        elif isinstance(request, str) and request.startswith("?"):
+            values = [_param(request, name) or "" for name in _REQUIRED]
+            cdt_ok = _CDT_ENCODED.match(values[3]) is not None
+        else:
             return False
-        params = dict(p.partition("=")[::2] for p in request[1:].split("&"))
-        if any(not params.get(name) for name in _REQUIRED) or params["rec"] != "1":
-            return False
-        return params["idsite"].isdigit() and _CDT.match(unquote_plus(params["cdt"])) is not None
+        rec, idsite, url, _, cip, apiv = values
+        return rec == "1" and idsite.isdigit() and bool(url and cip and apiv) and cdt_ok
 
 
 FAKE: web.AppKey[FakeMatomo] = web.AppKey("fake", FakeMatomo)
@@ -100,7 +156,7 @@ async def _bulk(request: web.Request) -> web.Response:
     if not isinstance(body.get("requests"), list):
         return web.json_response({"status": "error", "message": "no requests"}, status=400)
     requests = body["requests"]
-    valid = [r for r in requests if isinstance(r, str) and fake.valid(r)]
+    valid = [r for r in requests if fake.valid(r)]
     fake.raw_requests.extend(valid)
     fake.bulk_requests += 1
     invalid = len(requests) - len(valid)
@@ -115,7 +171,14 @@ async def _api(request: web.Request) -> web.Response:
     method = params.get("method", "")
     if method == "SitesManager.getSiteFromId":
         site = str(params.get("idSite", ""))
-        return web.json_response({"idsite": site, "name": f"site {site}", "timezone": "UTC"})
+        return web.json_response(
+            {
+                "idsite": site,
+                "name": f"site {site}",
+                "timezone": "UTC",
+                "main_url": fake.main_url(site),
+            }
+        )
     if method == "VisitsSummary.get":
         figures = visits_summary(fake.hits, str(params.get("idSite")), str(params.get("date")))
         return web.json_response(figures)
@@ -138,6 +201,14 @@ async def _recorded(request: web.Request) -> web.Response:
     return web.json_response({"hits": request.app[FAKE].hits})
 
 
+async def _reset(request: web.Request) -> web.Response:
+    fake = request.app[FAKE]
+    fake.raw_requests.clear()
+    fake.invalidations.clear()
+    fake.bulk_requests = 0
+    return web.json_response({"ok": True})
+
+
 async def _index(request: web.Request) -> web.Response:
     return web.Response(text="fake matomo\n")
 
@@ -147,10 +218,13 @@ def create_app(fake: FakeMatomo) -> web.Application:
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app[FAKE] = fake
     app.router.add_get("/", _index)
+    app.router.add_post("/", _api)  # where import_logs.py sends its API calls
     app.router.add_post("/matomo.php", _bulk)
+    app.router.add_post("/piwik.php", _bulk)
     app.router.add_route("*", "/index.php", _api)
     app.router.add_post("/_fake/faults", _faults)
     app.router.add_get("/_fake/hits", _recorded)
+    app.router.add_post("/_fake/reset", _reset)
     return app
 
 
@@ -159,8 +233,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8090)
     parser.add_argument("--token", required=True, help="the token_auth to accept")
+    parser.add_argument(
+        "--main-url",
+        action="append",
+        default=[],
+        metavar="IDSITE=URL",
+        help="a site's main URL (SitesManager.getSiteFromId); repeatable",
+    )
     args = parser.parse_args(argv)
-    web.run_app(create_app(FakeMatomo(args.token)), host=args.host, port=args.port, print=None)
+    main_urls = dict(item.split("=", 1) for item in args.main_url)
+    fake = FakeMatomo(args.token, main_urls=main_urls)
+    web.run_app(create_app(fake), host=args.host, port=args.port, print=None)
 
 
 if __name__ == "__main__":

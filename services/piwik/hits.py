@@ -1,49 +1,45 @@
-"""What a parsed log line becomes (a :class:`Hit`) and what parsing a chunk of lines
-returns (:class:`ParseResult`). No I/O."""
+"""What a parsed log line becomes (a :class:`Hit`) and the malformed-line sample kept per
+file. No I/O."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
-__all__ = ["Hit", "ParseResult", "SAMPLE_LIMIT"]
+__all__ = ["Hit", "Event", "SAMPLE_LIMIT", "SAMPLE_CHARS", "sample"]
 
-# Malformed lines kept per file, for the ledger.
+# Malformed lines kept per file and day, for the ledger.
 SAMPLE_LIMIT = 5
 SAMPLE_CHARS = 300
 
 
-class Hit(NamedTuple):
-    """One request from a log. ``host`` is empty when the log does not say."""
+class Event(NamedTuple):
+    """A Matomo event a log line stands for (CloudFront RTMP streaming logs)."""
 
-    time: datetime  # aware, UTC
+    category: str
+    action: str
+    name: str | None
+
+
+class Hit(NamedTuple):
+    """One request from a log, with the fields import_logs.py reads from it."""
+
+    time: datetime  # aware, UTC; microseconds when the log has them
     ip: str
-    method: str
-    host: str
-    path: str  # path and query string
-    status: int
-    size_bytes: int
+    method: str  # "" when the log does not say
+    host: str | None  # None: the format has no host (the site's main URL is used)
+    path: str  # without the query string
+    query: str
+    status: str  # as logged, e.g. "200"
+    length: int  # bytes sent, 0 when unknown
     referrer: str
     user_agent: str
+    userid: str | None  # None: no user (the log has none or "-")
+    generation_ms: float  # time taken, 0 when unknown
+    event: Event | None
     line_no: int
 
 
-@dataclass
-class ParseResult:
-    """Hits parsed from some lines, and the count and a sample of malformed ones."""
-
-    hits: list[Hit] = field(default_factory=list)
-    bad_lines: int = 0
-    samples: list[str] = field(default_factory=list)
-
-    def bad(self, line_no: int, line: str) -> None:
-        self.bad_lines += 1
-        if len(self.samples) < SAMPLE_LIMIT:
-            self.samples.append(f"{line_no}: {line[:SAMPLE_CHARS]}")
-
-    def extend(self, other: ParseResult) -> None:
-        self.hits.extend(other.hits)
-        self.bad_lines += other.bad_lines
-        room = SAMPLE_LIMIT - len(self.samples)
-        self.samples.extend(other.samples[: max(0, room)])
+def sample(line_no: int, line: str) -> str:
+    """How a malformed line is kept in the ledger: its number and its first characters."""
+    return f"{line_no}: {line[:SAMPLE_CHARS]}"

@@ -14,7 +14,7 @@ from shared.db import quote_ident
 __all__ = [
     "FileKey",
     "Progress",
-    "load_progress",
+    "load_file",
     "start_file",
     "resume_file",
     "ack_batch",
@@ -47,14 +47,16 @@ class Progress:
     invalid: int
 
 
-async def load_progress(pool: asyncpg.Pool, key: FileKey) -> Progress | None:
-    """The file's ledger row, or None when it was never started."""
-    row = await pool.fetchrow(
-        "SELECT status, recorders, batch_size, acked_batches, tracked, invalid"
-        " FROM piwik_ledger WHERE site = $1 AND day = $2 AND s3_key = $3 AND etag = $4",
-        *key.args(),
+async def load_file(pool: asyncpg.Pool, site: str, s3_key: str, etag: str) -> dict[date, Progress]:
+    """Every day's ledger row of one file."""
+    rows = await pool.fetch(
+        "SELECT day, status, recorders, batch_size, acked_batches, tracked, invalid"
+        " FROM piwik_ledger WHERE site = $1 AND s3_key = $2 AND etag = $3",
+        site,
+        s3_key,
+        etag,
     )
-    return Progress(**dict(row)) if row else None
+    return {r["day"]: Progress(**{k: v for k, v in dict(r).items() if k != "day"}) for r in rows}
 
 
 async def start_file(
@@ -73,7 +75,7 @@ async def start_file(
         " ON CONFLICT (site, day, s3_key, etag) DO UPDATE SET status = 'running',"
         " run_id = $5, recorders = $6, batch_size = $7, size_bytes = $8,"
         " acked_batches = array_fill(0, ARRAY[$6::int]), tracked = 0, invalid = 0,"
-        " error = NULL, updated_at = now()",
+        " error = NULL, bad_samples = '{}', updated_at = now()",
         *key.args(),
         run_id,
         recorders,

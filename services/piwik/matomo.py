@@ -5,6 +5,7 @@ only, never in URLs or logs."""
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -56,9 +57,13 @@ class Matomo:
         raise MatomoError(f"Matomo {path}: {reason} after {self.retries + 1} attempts")
 
     async def track_bulk(self, requests: list[str]) -> tuple[int, int]:
-        """Send one bulk batch; (tracked, invalid) once Matomo answers ``success``."""
+        """Send one bulk batch of ``?rec=1&...`` requests (form-encoded, so plain ASCII
+        with no quote or backslash: the JSON body is put together as text); (tracked,
+        invalid) once Matomo answers ``success``."""
+        joined = '"' + '","'.join(requests) + '"' if requests else ""
+        body = f'{{"requests":[{joined}],"token_auth":{json.dumps(self.token)}}}'
         answer = await self._post(
-            "matomo.php", json={"requests": requests, "token_auth": self.token}
+            "matomo.php", data=body.encode(), headers={"Content-Type": "application/json"}
         )
         if not isinstance(answer, dict) or answer.get("status") != "success":
             raise MatomoError(f"Matomo bulk tracking refused the batch: {answer!r:.200}")
@@ -79,11 +84,20 @@ class Matomo:
         )
         return answer if isinstance(answer, dict) else {}
 
-    async def invalidate_reports(self, id_site: int, day: date) -> None:
-        """Have Matomo re-archive ``day`` of the site (imported logs change past days)."""
+    async def invalidate_reports(self, id_site: int, days: list[date]) -> None:
+        """Have Matomo re-archive ``days`` of the site (imported logs change past days)."""
         await self.api(
-            "CoreAdminHome.invalidateArchivedReports", idSites=str(id_site), dates=day.isoformat()
+            "CoreAdminHome.invalidateArchivedReports",
+            idSites=str(id_site),
+            dates=",".join(day.isoformat() for day in days),
         )
+
+    async def main_url(self, id_site: int) -> str:
+        """The site's main URL (``SitesManager.getSiteFromId``), as import_logs.py uses it."""
+        answer = await self.api("SitesManager.getSiteFromId", idSite=str(id_site))
+        if not isinstance(answer, dict) or not answer.get("main_url"):
+            raise MatomoError(f"Matomo has no main URL for site {id_site}: {answer!r:.200}")
+        return str(answer["main_url"])
 
 
 def matomo_from_settings(settings: PiwikSettings, session: aiohttp.ClientSession) -> Matomo | None:

@@ -1,88 +1,210 @@
-"""NCSA common and combined logs, optionally prefixed with the virtual host (Apache
-``vhost_combined``: ``host:port``). Split on quotes and spaces, no regex. No I/O."""
+"""Text access logs read with a regular expression: NCSA common and combined (Apache,
+nginx), optionally prefixed with the virtual host, and their relatives (Icecast, OVH,
+Gandi, S3 server access logs, AWS ELB/ALB, HAProxy). Common and combined lines, by far
+the most frequent, are split on quotes and spaces instead when they are plainly laid
+out; anything unusual goes to the expression. No I/O."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
-from services.piwik.hits import Hit, ParseResult
+from services.piwik.dates import NCSA_DATE, DateParser, to_utc, tz_offset
+from services.piwik.hits import Hit
+from services.piwik.parse_regex import RegexFormat
 
-__all__ = ["parse_ncsa", "parse_ncsa_time"]
+__all__ = ["TEXT_FORMATS", "NcsaFormat"]
 
-_MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
-_offsets: dict[str, timedelta] = {}
-# Busy logs repeat each second many times: parse each timestamp text once.
-_times: dict[str, datetime] = {}
-_TIMES_CACHE_MAX = 100_000
+# Apache: %h %l %u %t "%r" %>s %b ["%{Referer}i" "%{User-agent}i"]
+_CLIENT = r"(?P<ip>[\w*.:-]+)\s+\S+\s+(?P<userid>\S+)"
+_TIME = r"\[(?P<date>.*?)\s+(?P<timezone>.*?)\]"
+_REQUEST = r'"(?P<method>\S+)\s+(?P<path>.*?)\s+\S+"'
+_STATUS_LENGTH = r"(?P<status>\d+)\s+(?P<length>\S+)"
+# Quoted fields as Apache writes them: `"` and `\` inside escaped with a backslash.
+_QUOTED = r'(?:[^"\\]|\\.)*'
+_REFERRER_AGENT = rf'"(?P<referrer>{_QUOTED})"\s+"(?P<user_agent>{_QUOTED})"'
+_VHOST = r"(?P<host>[\w\-.]*)(?::\d+)?\s+"
+
+COMMON = rf"{_CLIENT}\s+{_TIME}\s+{_REQUEST}\s+{_STATUS_LENGTH}"
+COMBINED = rf"{COMMON}\s+{_REFERRER_AGENT}"
+
+_PATTERNS: dict[str, str] = {
+    "common": COMMON,
+    "vhost_common": _VHOST + COMMON,
+    "combined": COMBINED,
+    "vhost_combined": _VHOST + COMBINED,
+    # Icecast: combined + seconds connected
+    "icecast2": rf"{COMBINED}\s+(?P<session_time>[0-9-]+)",
+    # OVH: ip host user [time] "request" status bytes "referrer" "user agent"
+    "ovh": (
+        rf"(?P<ip>\S+)\s+{_VHOST}(?P<userid>\S+)\s+{_TIME}\s+"
+        rf'"\S+\s+(?P<path>.*?)\s+\S+"\s+(?P<status>\S+)\s+(?P<length>\S+)\s+{_REFERRER_AGENT}'
+    ),
+    # Gandi simple hosting: host ip - user [time] (time taken) "request" status bytes ...
+    "gandi": (
+        r"(?P<host>[\w.-]+)\s+(?P<ip>[\w.:]+)\s+\S+\s+(?P<userid>\S+)\s+"
+        r"\[(?P<date>.+?)\s+(?P<timezone>.+?)\]\s+\((?P<generation_time_secs>[^)]*)\)\s+"
+        r'"(?P<method>[A-Z]+)\s+(?P<path>\S+)\s+\S+"\s+(?P<status>\d+)\s+(?P<length>\S+)\s+'
+        r'"(?P<referrer>\S+)"\s+"(?P<user_agent>[^"]+)"'
+    ),
+    # S3 server access log: owner bucket [time] ip requester request-id operation key
+    # "request" status error bytes-sent object-size total-time turn-around "referrer" "ua" ...
+    "s3": (
+        rf"\S+\s+(?P<host>\S+)\s+{_TIME}\s+(?P<ip>[\w*.:-]+)\s+(?P<userid>\S+)\s+\S+\s+\S+\s+\S+\s+"
+        rf"{_REQUEST}\s+(?P<status>\d+)\s+\S+\s+(?P<length>\S+)\s+\S+\s+\S+\s+\S+\s+{_REFERRER_AGENT}"
+    ),
+    # ELB (classic): time elb client:port backend:port request-time backend-time
+    # response-time elb-status backend-status received sent "request" "ua" cipher protocol;
+    # ALB: the same after a leading type field.
+    "elb": (
+        r"(?:\S+\s+)?(?P<date>[0-9-]+T[0-9:]+)\.\S+\s+\S+\s+(?P<ip>[\w*.:-]+):\d+\s+\S+:\d+\s+"
+        r"\S+\s+(?P<generation_time_secs>\S+)\s+\S+\s+(?P<status>\d+)\s+\S+\s+\S+\s+(?P<length>\S+)\s+"
+        r'"(?P<method>\S+)\s+\w+://(?P<host>[\w\-.]*):\d+(?P<path>/\S*)\s+[^"]+"\s+'
+        r'"(?P<user_agent>[^"]+)"\s+\S+\s+\S+'
+    ),
+    # HAProxy HTTP log (after the syslog header): client:port [accept date] frontend
+    # backend/server timers status bytes ... "request"
+    "haproxy": (
+        r".*?:\s+(?P<ip>[\w*.:-]+):\d+\s+\[(?P<date>[^\]]+)\]\s+\S+\s+\S+\s+\S+\s+"
+        r'(?P<status>\d{3})\s+(?P<length>\d+)\s+.*"(?P<method>\S+)\s+(?P<path>\S+)'
+    ),
+}
+_DATE_FORMATS = {"elb": "%Y-%m-%dT%H:%M:%S", "haproxy": "%d/%b/%Y:%H:%M:%S.%f"}
+# How many fields each format reads, as import_logs.py's detection counts them: a line
+# that several formats read is taken to be in the one that reads the most.
+DETECTION_FIELDS = {
+    "common": 8,
+    "vhost_common": 9,
+    "combined": 10,
+    "vhost_combined": 11,
+    "s3": 11,
+    "icecast2": 11,
+    "elb": 8,
+    "haproxy": 6,
+    "gandi": 13,
+    "ovh": 0,  # never detected: it looks like combined with a host in the ident field
+}
+_new_hit = tuple.__new__  # a Hit without NamedTuple's keyword handling (the hot path)
+_IP_CHARS = "0123456789abcdefABCDEF.:"
+_HOST_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._"
 
 
-def parse_ncsa_time(text: str) -> datetime:
-    """``10/Oct/2000:13:55:36 -0700`` -> aware UTC datetime (ValueError if malformed)."""
-    offset = _offsets.get(text[21:26])
-    if offset is None:
-        zone = text[21:26]
-        if len(zone) != 5 or zone[0] not in "+-":
-            raise ValueError(f"bad timezone {zone!r}")
-        minutes = int(zone[1:3]) * 60 + int(zone[3:5])
-        offset = _offsets[zone] = timedelta(minutes=minutes if zone[0] == "+" else -minutes)
-    local = datetime(
-        int(text[7:11]),
-        _MONTHS[text[3:6]],
-        int(text[0:2]),
-        int(text[12:14]),
-        int(text[15:17]),
-        int(text[18:20]),
-        tzinfo=UTC,
-    )
-    return local - offset
+class NcsaFormat(RegexFormat):
+    """Common / combined, with or without the virtual host: a fast path for plainly laid
+    out lines (the expression decides every other line, so both read a line alike)."""
 
+    def __init__(self, name: str, vhost: bool, combined: bool) -> None:
+        super().__init__(name, _PATTERNS[name], NCSA_DATE)
+        self._vhost = vhost
+        self._combined = combined
+        self._stamps: dict[str, datetime] = {}
+        self._ncsa = DateParser(NCSA_DATE)
 
-def _hit(line: str, line_no: int, vhost: bool, combined: bool) -> Hit:
-    parts = line.split('"')
-    head = parts[0].split()
-    host = ""
-    if vhost:
-        host = head.pop(0).partition(":")[0]
-    if len(head) != 5 or not head[3].startswith("["):
-        raise ValueError("bad prefix")
-    method, _, rest = parts[1].partition(" ")
-    path = rest.rpartition(" ")[0] if " HTTP/" in rest else rest
-    status, size = parts[2].split()[:2]
-    referrer = user_agent = ""
-    if combined:
-        if len(parts) < 6:
-            raise ValueError("no referrer/user agent")
-        referrer = parts[3]
-        user_agent = '"'.join(parts[5:-1])  # an escaped quote inside the user agent
-    stamp = head[3] + head[4]
-    moment = _times.get(stamp)
-    if moment is None:
-        if len(_times) >= _TIMES_CACHE_MAX:
-            _times.clear()
-        moment = _times[stamp] = parse_ncsa_time(head[3][1:] + " " + head[4][:-1])
-    return Hit(
-        moment,
-        head[0],
-        method,
-        host,
-        path or "/",
-        int(status),
-        0 if size == "-" else int(size),
-        "" if referrer == "-" else referrer,
-        "" if user_agent == "-" else user_agent,
-        line_no,
-    )
+    def parse(self, line: str, line_no: int) -> Hit | None:
+        hit = self._fast(line, line_no)
+        return hit if hit is not None else super().parse(line, line_no)
 
-
-def parse_ncsa(lines: list[str], first_line_no: int, *, vhost: bool, combined: bool) -> ParseResult:
-    """Parse NCSA lines numbered from ``first_line_no``; malformed ones are counted."""
-    result = ParseResult()
-    append = result.hits.append
-    for line_no, line in enumerate(lines, first_line_no):
-        if not line:
-            continue
+    def _fast(self, line: str, line_no: int) -> Hit | None:
+        """Hit by splitting, or None to let the expression decide (never a different hit:
+        str.split() splits at the expression's \\s, every check stands for one of its
+        parts)."""
+        parts = line.split('"')
+        if self._combined:
+            # ... "request" status length "referrer" "user agent"[rest]: a backslash
+            # ending a quoted field escapes its closing quote, for the expression
+            if len(parts) != 7 or parts[4] != " ":
+                return None
+            if parts[3][-1:] == "\\" or parts[5][-1:] == "\\":
+                return None
+        elif len(parts) != 3:
+            return None
+        head_text, request_text, tail_text = parts[0], parts[1], parts[2]
+        # "[host[:port] ]ip ident user [date tz] " (a space last; what is no plain space
+        # the expression decides)
+        if head_text[-1:] != " ":
+            return None
+        head = head_text.split()
+        if not head or head_text[0] != head[0][0]:  # the line starts with a blank
+            return None
+        host = None
+        if self._vhost:
+            if len(head) != 6:
+                return None
+            vhost, colon, port = head.pop(0).partition(":")
+            if vhost.strip(_HOST_CHARS) or (colon and not (port.isdecimal() and port.isascii())):
+                return None
+            host = vhost.lower().strip(".")
+        elif len(head) != 5:
+            return None
+        ip, _, user, date, zone = head
+        if ip.strip(_IP_CHARS) or date[0] != "[" or zone[-1] != "]" or "]" in date:
+            return None
+        if "]" in zone[:-1] or len(date) < 2:
+            return None
+        # "method path protocol"
+        request = request_text.split()
+        if len(request) != 3 or request_text[0] != request[0][0]:
+            return None
+        if request_text[-1] != request[2][-1]:  # blank before the closing quote
+            return None
+        # " status length " (common: anything may follow)
+        tail = tail_text.split()
+        if tail_text[:1] != " " or len(tail) < 2:
+            return None
+        if self._combined and (len(tail) != 2 or tail_text[-1] != " "):
+            return None
+        status, length = tail[0], tail[1]
+        if not status.isdecimal():
+            return None
+        stamp = self._stamps.get(date + zone)
+        if stamp is None:
+            try:
+                stamp = to_utc(self._ncsa.parse(date[1:]), tz_offset(zone[:-1]))
+            except ValueError:
+                return None
+            if len(self._stamps) >= 100_000:
+                self._stamps.clear()
+            self._stamps[date + zone] = stamp
+        path, _, query = request[1].partition("?")
         try:
-            append(_hit(line, line_no, vhost, combined))
-        except (ValueError, IndexError, KeyError):
-            result.bad(line_no, line)
-    return result
+            size = int(length)
+        except ValueError:
+            size = 0
+        if self._combined:
+            referrer = parts[3]
+            if referrer == "-":
+                referrer = ""
+            agent = parts[5]
+        else:
+            referrer = agent = ""
+        return _new_hit(
+            Hit,
+            (
+                stamp,
+                ip,
+                request[0],
+                host,
+                path,
+                query,
+                status,
+                size,
+                referrer,
+                agent,
+                None if user == "-" else user,
+                0.0,
+                None,
+                line_no,
+            ),
+        )
+
+
+TEXT_FORMATS: dict[str, RegexFormat] = {
+    "common": NcsaFormat("common", vhost=False, combined=False),
+    "vhost_common": NcsaFormat("vhost_common", vhost=True, combined=False),
+    "combined": NcsaFormat("combined", vhost=False, combined=True),
+    "vhost_combined": NcsaFormat("vhost_combined", vhost=True, combined=True),
+    **{
+        name: RegexFormat(name, pattern, _DATE_FORMATS.get(name, NCSA_DATE))
+        for name, pattern in _PATTERNS.items()
+        if name not in ("common", "vhost_common", "combined", "vhost_combined")
+    },
+}

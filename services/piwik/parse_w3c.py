@@ -1,90 +1,172 @@
-"""W3C extended / IIS logs: the ``#Fields:`` directive names the columns, in any order;
-times are UTC; ``-`` is empty; IIS writes spaces in the user agent as ``+``. No I/O."""
+"""W3C extended logs and their dialects (IIS, CloudFront, Shoutcast, Incapsula, Netscaler):
+the ``#Fields:`` directive names the columns, in any order; each known field has the
+shape of its values, unknown ones are a token or a quoted string. The dialect decides
+what some fields mean (IIS: time-taken in ms, Shoutcast: ``c-status``, CloudFront:
+``x-host-header``, user agents percent-encoded...). No I/O."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from dataclasses import dataclass, field
+from urllib.parse import unquote
 
-from services.piwik.hits import Hit, ParseResult
+from services.piwik.dates import W3C_DATE
+from services.piwik.parse_regex import Hooks, RegexFormat, unquote_twice
 
-__all__ = ["parse_w3c", "fields_before"]
+__all__ = [
+    "W3C_VARIANTS",
+    "W3cOptions",
+    "W3cVariant",
+    "fields_of",
+    "w3c_format",
+    "pick_variant",
+]
 
-_REQUIRED = ("date", "time", "c-ip", "cs-uri-stem")
+FIELDS_PREFIX = "#Fields:"
+
+# Field -> the shape of its values, as a regex capturing what import_logs.py reads.
+_BASE: dict[str, str] = {
+    "date": r'"?(?P<date>\d[-+\d]+)"?',
+    "time": r'"?(?P<time>[\d+:]+)[.\d]*"?',
+    "cs-uri-stem": r"(?P<path>/\S*)",
+    "cs-uri-query": r"(?P<query_string>\S*)",
+    "c-ip": r'"?(?P<ip>[\w*.:-]*)"?',
+    "cs(User-Agent)": r'(?P<user_agent>(?>"[^"]*"|\S*))',
+    "cs(Referer)": r"(?P<referrer>\S+)",
+    "sc-status": r"(?P<status>\d+)",
+    "sc-bytes": r"(?P<length>\S+)",
+    "cs-host": r"(?P<host>\S+)",
+    "cs-method": r"(?P<method>\S+)",
+    "cs-username": r"(?P<userid>\S+)",
+    "time-taken": r"(?P<generation_time_secs>[.\d]+)",
+}
+# Atomic: once a quoted string (or a token) is read it is not read again another way, or
+# the alternatives of every field of a 40-field line would be tried (for ever).
+_TOKEN_OR_QUOTED = r'(?>"[^"]*"|\S+)'
+_MILLI = r"(?P<generation_time_milli>[.\d]+)"
 
 
-def fields_before(lines: list[str], fields: list[str] | None) -> list[str] | None:
-    """The ``#Fields:`` in force after ``lines``, given those in force before them."""
-    for line in lines:
-        if line.startswith("#Fields:"):
-            fields = line[8:].split()
-    return fields
+@dataclass(frozen=True)
+class W3cOptions:
+    """A site's W3C settings: the ``#Fields:`` line for logs written without one, custom
+    field names mapped to standard ones (``{"date-local": "date"}``), and whether
+    ``time-taken`` is in milliseconds whatever the dialect."""
+
+    fields_line: str | None = None
+    field_map: dict[str, str] = field(default_factory=dict)
+    time_taken_ms: bool = False
 
 
-def _value(row: list[str], index: int | None) -> str:
-    if index is None:
-        return ""
-    value = row[index]
-    return "" if value == "-" else value
+@dataclass(frozen=True)
+class W3cVariant:
+    """One dialect: its field shapes, how unknown fields look, and its hooks."""
+
+    name: str
+    fields: dict[str, str]
+    unknown: str = _TOKEN_OR_QUOTED
+    hooks: Hooks = field(default_factory=Hooks)
 
 
-def _hit(row: list[str], at: dict[str, int | None], line_no: int) -> Hit:
-    date, clock = row[at["date"]], row[at["time"]]  # type: ignore[index]
-    time = datetime(
-        int(date[0:4]),
-        int(date[5:7]),
-        int(date[8:10]),
-        int(clock[0:2]),
-        int(clock[3:5]),
-        int(clock[6:8]),
-        tzinfo=UTC,
+W3C_VARIANTS: dict[str, W3cVariant] = {
+    variant.name: variant
+    for variant in (
+        W3cVariant("w3c_extended", _BASE),
+        W3cVariant(
+            "amazon_cloudfront",
+            {
+                **_BASE,
+                "x-event": r"(?P<event_action>\S+)",
+                "x-sname": r"(?P<event_name>\S+)",
+                "cs-uri-stem": r"(?:rtmp:/)?(?P<path>/\S*)",
+                "c-user-agent": r'(?P<user_agent>(?>"[^"]*"|\S+))',
+                # captured only so that detection prefers CloudFront for CloudFront logs
+                "x-edge-location": r'(?P<x_edge_location>(?>"[^"]*"|\S+))',
+                "x-edge-result-type": r'(?P<x_edge_result_type>(?>"[^"]*"|\S+))',
+                "x-edge-request-id": r'(?P<x_edge_request_id>(?>"[^"]*"|\S+))',
+                "x-host-header": r'(?P<host>(?>"[^"]*"|\S+))',
+            },
+            hooks=Hooks(
+                user_agent=unquote_twice, default_status="200", event_category="cloudfront_rtmp"
+            ),
+        ),
+        W3cVariant(
+            "incapsula_w3c",
+            {
+                **_BASE,
+                "cs-uri": r'"(?P<host>[^/\s]+)(?P<path>\S+)"',
+                "cs-uri-query": r'"(?P<query_string>\S*)"',
+                "c-ip": r'"(?P<ip>[\w*.:-]*)"',
+                "cs(User-Agent)": r'"(?P<user_agent>[^"]*)"',
+                "cs(Referer)": r'"(?P<referrer>\S+)"',
+                "sc-status": r'(?P<status>"\d*")',
+                "cs-bytes": r'(?P<length>"\d*")',
+            },
+            unknown=r'"[^"]*"',
+            hooks=Hooks(default_status="200", strip_quotes=("status", "length")),
+        ),
+        W3cVariant(
+            "iis",
+            {
+                **_BASE,
+                "time-taken": _MILLI,
+                # captured only so that detection prefers IIS for IIS logs
+                "sc-win32-status": r"(?P<win32_status>\S+)",
+            },
+        ),
+        W3cVariant(
+            "shoutcast",
+            {
+                **_BASE,
+                "c-status": r"(?P<status>\d+)",
+                "x-duration": r"(?P<generation_time_secs>[.\d]+)",
+            },
+            hooks=Hooks(user_agent=unquote),
+        ),
     )
-    query = _value(row, at["cs-uri-query"])
-    path = _value(row, at["cs-uri-stem"]) or "/"
-    status = _value(row, at["sc-status"])
-    size = _value(row, at["sc-bytes"])
-    return Hit(
-        time,
-        row[at["c-ip"]],  # type: ignore[index]
-        _value(row, at["cs-method"]) or "GET",
-        _value(row, at["cs-host"]),
-        f"{path}?{query}" if query else path,
-        int(status) if status else 200,
-        int(size) if size else 0,
-        _value(row, at["cs(Referer)"]),
-        _value(row, at["cs(User-Agent)"]).replace("+", " "),
-        line_no,
-    )
+}
 
 
-def _positions(fields: list[str]) -> dict[str, int | None]:
-    names = (*_REQUIRED, "cs-uri-query", "cs-method", "sc-status", "sc-bytes", "cs-host")
-    at: dict[str, int | None] = {n: (fields.index(n) if n in fields else None) for n in names}
-    for name in ("cs(Referer)", "cs(User-Agent)"):
-        lower = [f.lower() for f in fields]
-        at[name] = lower.index(name.lower()) if name.lower() in lower else None
-    return at
+def fields_of(line: str) -> list[str] | None:
+    """The field names of a ``#Fields:`` directive, or None for any other line."""
+    if not line.startswith(FIELDS_PREFIX):
+        return None
+    return line[len(FIELDS_PREFIX) :].split()
 
 
-def parse_w3c(lines: list[str], first_line_no: int, fields: list[str] | None) -> ParseResult:
-    """Parse W3C lines numbered from ``first_line_no`` with the ``#Fields:`` in force before
-    them (None: not seen yet; data lines before a usable header are malformed)."""
-    result = ParseResult()
-    at = _positions(fields) if fields else None
-    width = len(fields) if fields else 0
-    for line_no, line in enumerate(lines, first_line_no):
-        if line.startswith("#"):
-            if line.startswith("#Fields:"):
-                fields = line[8:].split()
-                at, width = _positions(fields), len(fields)
-            continue
-        if not line:
-            continue
-        row = line.split()
-        if at is None or len(row) != width or any(at[n] is None for n in _REQUIRED):
-            result.bad(line_no, line)
+def _field_shapes(variant: W3cVariant, options: W3cOptions) -> dict[str, str]:
+    shapes = dict(variant.fields)
+    if options.time_taken_ms and shapes.get("time-taken") != _MILLI:
+        shapes["time-taken"] = _MILLI
+    for custom, standard in options.field_map.items():
+        shapes[custom] = shapes.pop(standard)
+    return shapes
+
+
+def w3c_format(variant: W3cVariant, names: list[str], options: W3cOptions) -> RegexFormat:
+    """The line format a ``#Fields:`` directive (its ``names``) defines in ``variant``
+    (re.error when two of its fields fill one value, e.g. Incapsula's sc-bytes and
+    cs-bytes; KeyError when ``options`` map a field the dialect does not have)."""
+    shapes = _field_shapes(variant, options)
+    pattern = r"\s+".join(shapes.get(name, variant.unknown) for name in names)
+    return RegexFormat(variant.name, pattern, W3C_DATE, variant.hooks)
+
+
+def pick_variant(
+    names: list[str], first_line: str, options: W3cOptions, only: str | None = None
+) -> tuple[W3cVariant, RegexFormat] | None:
+    """The dialect that reads ``first_line`` under ``names`` with the most fields (ties:
+    the first in W3C_VARIANTS' order, as import_logs.py's detection); ``only`` restricts
+    the choice to one dialect. None when none reads it."""
+    best = None
+    for variant in W3C_VARIANTS.values():
+        if only is not None and variant.name != only:
             continue
         try:
-            result.hits.append(_hit(row, at, line_no))
-        except (ValueError, IndexError):
-            result.bad(line_no, line)
-    return result
+            line_format = w3c_format(variant, names, options)
+        except (KeyError, re.error):  # a field this dialect lacks; two fields for one group
+            continue
+        if line_format.matches(first_line) and (
+            best is None or line_format.groups > best[1].groups
+        ):
+            best = (variant, line_format)
+    return best

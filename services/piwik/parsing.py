@@ -1,85 +1,170 @@
-"""Turning a log file's bytes into hits: unpacking (plain, .gz, .zip), detecting binary
-data, and parsing chunks of lines in the site's format (pure; chunks can run in worker
-processes, each chunk handed the W3C ``#Fields:`` in force at its start). No I/O."""
+"""A log file's bytes -> its lines -> per-day figures, requests and rows: unpacking (plain,
+gzip, bzip2, zip: by content, not by name), decoding in the site's encoding, format
+detection, and processing chunks of lines, in worker processes when given (each chunk
+handed the W3C ``#Fields:`` in force at its start), merged back in file order. The
+I/O-free core of an import."""
 
 from __future__ import annotations
 
 import asyncio
+import bz2
 import gzip
 import io
 import zipfile
 import zlib
+from collections.abc import AsyncIterator
 from concurrent.futures import Executor
+from dataclasses import dataclass, field
 from functools import partial
 
+from services.piwik.chunks import ChunkPlan, ChunkResult, DayPart, process_chunk
 from services.piwik.errors import BadLogFile
-from services.piwik.hits import ParseResult
-from services.piwik.parse_json import parse_nginx_json
-from services.piwik.parse_ncsa import parse_ncsa
-from services.piwik.parse_w3c import fields_before, parse_w3c
+from services.piwik.formats import FormatSpec, UnknownFormat, resolve
 
-__all__ = ["unpack", "parse_chunk", "parse_lines", "CHUNK_LINES"]
+__all__ = [
+    "CHUNK_LINES",
+    "unpack",
+    "decode_lines",
+    "detect",
+    "FileParse",
+    "Merging",
+    "parse_chunks",
+    "parse_file",
+]
 
 CHUNK_LINES = 50_000
+DETECT_LINES = 1000
 
 
-def unpack(key: str, raw: bytes) -> list[str]:
-    """The text lines of a log file (by content: gzip, zip, or plain). BadLogFile for a
-    truncated archive or binary data."""
+def unpack(key: str, raw: bytes) -> bytes:
+    """The text bytes of a log file, gzip (one or more members), bzip2 or zip (members
+    concatenated) unpacked. BadLogFile for a truncated archive or binary data."""
     try:
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
+        elif raw[:3] == b"BZh":
+            raw = bz2.decompress(raw)
         elif raw[:4] == b"PK\x03\x04":
             with zipfile.ZipFile(io.BytesIO(raw)) as archive:
-                raw = b"".join(archive.read(name) for name in archive.namelist())
-    except (EOFError, OSError, zlib.error, zipfile.BadZipFile) as e:
+                members = [archive.read(name) for name in archive.namelist()]
+            raw = b"".join(m if m.endswith(b"\n") else m + b"\n" for m in members if m)
+    except (EOFError, OSError, ValueError, zlib.error, zipfile.BadZipFile) as e:
         raise BadLogFile(f"{key}: cannot unpack: {e}") from None
     if b"\x00" in raw[:65536]:
         raise BadLogFile(f"{key}: binary data, not a text log")
-    return raw.decode("utf-8", errors="replace").splitlines()
+    return raw
 
 
-def parse_chunk(
-    log_format: str, lines: list[str], first_line_no: int, fields: list[str] | None = None
-) -> ParseResult:
-    """Parse one chunk of lines in ``log_format`` (see services.piwik.sites.FORMATS)."""
-    if log_format == "w3c":
-        return parse_w3c(lines, first_line_no, fields)
-    if log_format == "nginx_json":
-        return parse_nginx_json(lines, first_line_no)
-    return parse_ncsa(
-        lines,
-        first_line_no,
-        vhost=log_format.startswith("vhost_"),
-        combined=log_format.endswith("combined"),
-    )
+def decode_lines(raw: bytes, encoding: str) -> list[str]:
+    """The lines of unpacked text in ``encoding`` (bytes it cannot read become U+FFFD; a
+    UTF-8 byte order mark is dropped); lines end at ``\\n``, ``\\r\\n`` or ``\\r``."""
+    text = raw.decode(encoding, errors="replace")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return lines
 
 
-def _chunks(log_format: str, lines: list[str], size: int) -> list[tuple]:
+def detect(key: str, spec: FormatSpec, lines: list[str]) -> FormatSpec:
+    """The file's concrete format; BadLogFile when none reads its first lines."""
+    try:
+        return resolve(spec, lines[:DETECT_LINES])
+    except UnknownFormat as e:
+        raise BadLogFile(f"{key}: {e}") from None
+
+
+@dataclass
+class FileParse:
+    """A whole file processed: its parts per log day (day ordinal -> part, every line
+    counted on the day of the hit before it, or of its first hit), and the lines of a
+    file with no hit at all."""
+
+    days: dict[int, DayPart] = field(default_factory=dict)
+    undated: DayPart = field(default_factory=DayPart)
+    lines: int = 0
+
+
+def _fields_in_force(lines: list[str], fields: str | None) -> str | None:
+    for line in lines:
+        if line.startswith("#Fields:"):
+            fields = line
+    return fields
+
+
+def _chunks(plan: ChunkPlan, lines: list[str], size: int) -> list[tuple]:
     chunks = []
-    fields: list[str] | None = None
+    fields: str | None = None
     for start in range(0, len(lines), size):
         part = lines[start : start + size]
-        chunks.append((log_format, part, start + 1, fields))
-        if log_format == "w3c":
-            fields = fields_before(part, fields)
+        chunks.append((plan, part, start + 1, fields))
+        if plan.log_format.is_w3c:
+            fields = _fields_in_force(part, fields)
     return chunks
 
 
-async def parse_lines(
-    log_format: str, lines: list[str], executor: Executor | None, size: int = CHUNK_LINES
-) -> ParseResult:
-    """Parse every line, chunks in ``executor`` (processes) when given; order is kept."""
-    result = ParseResult()
-    chunks = _chunks(log_format, lines, size)
+class Merging:
+    """Chunk results merged as they come, in file order."""
+
+    def __init__(self) -> None:
+        self._merged = FileParse()
+        self._previous: int | None = None
+        self._leading = DayPart()  # lines before the file's first hit
+
+    def add(self, result: ChunkResult) -> None:
+        merged = self._merged
+        if result.lead.lines:
+            target = merged.days[self._previous] if self._previous is not None else self._leading
+            target.merge(result.lead)
+        for day, part in result.days.items():
+            if day not in merged.days:
+                merged.days[day] = DayPart(requests=[[] for _ in part.requests])
+            merged.days[day].merge(part)
+        if result.last_day is not None:
+            self._previous = result.last_day
+
+    def result(self) -> FileParse:
+        merged, leading = self._merged, self._leading
+        if leading.lines:
+            if merged.days:
+                first_day = next(iter(merged.days))
+                leading.merge(merged.days[first_day])
+                merged.days[first_day] = leading
+            else:
+                merged.undated = leading
+        merged.lines = sum(p.lines for p in merged.days.values()) + merged.undated.lines
+        return merged
+
+
+async def parse_chunks(
+    plan: ChunkPlan, lines: list[str], executor: Executor | None, size: int = CHUNK_LINES
+) -> AsyncIterator[ChunkResult]:
+    """Each chunk's result, in file order, as soon as it (and those before it) are done:
+    all chunks run in ``executor`` (processes) when given, else one by one in a thread."""
+    chunks = _chunks(plan, lines, size)
     if executor is None or len(chunks) == 1:
         for chunk in chunks:
-            result.extend(parse_chunk(*chunk))
-        return result
+            yield await asyncio.to_thread(process_chunk, *chunk)
+        return
     loop = asyncio.get_running_loop()
-    parts = await asyncio.gather(
-        *(loop.run_in_executor(executor, partial(parse_chunk, *c)) for c in chunks)
-    )
-    for part in parts:
-        result.extend(part)
-    return result
+    futures = [loop.run_in_executor(executor, partial(process_chunk, *c)) for c in chunks]
+    try:
+        for future in futures:
+            yield await future
+    finally:
+        for future in futures:
+            future.cancel()
+
+
+async def parse_file(
+    plan: ChunkPlan, lines: list[str], executor: Executor | None, size: int = CHUNK_LINES
+) -> FileParse:
+    """Process every line (see :func:`parse_chunks`); the result is the same with or
+    without processes."""
+    merging = Merging()
+    async for result in parse_chunks(plan, lines, executor, size):
+        merging.add(result)
+    return merging.result()

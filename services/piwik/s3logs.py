@@ -1,17 +1,25 @@
-"""Log files on S3: listing a site's candidates for a day (by prefix, paginated, never the
-whole bucket), downloading one, archiving one; and the archive key (pure)."""
+"""Log files on S3: listing a site's files (by prefix, paginated, never the whole bucket),
+downloading one or a byte range of one, archiving one; and the archive key (pure)."""
 
 from __future__ import annotations
 
 import asyncio
 import gzip
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from services.piwik.sites import Site
 
-__all__ = ["LogObject", "list_day_objects", "download", "archive_key", "archive", "ensure_bucket"]
+__all__ = [
+    "LogObject",
+    "list_site_objects",
+    "download",
+    "download_range",
+    "archive_key",
+    "archive",
+    "ensure_bucket",
+]
 
 DOWNLOAD_CHUNK_BYTES = 1 << 20
 
@@ -26,18 +34,14 @@ class LogObject:
     modified: datetime
 
 
-async def list_day_objects(
-    s3: Any, bucket: str, site: Site, start_utc: datetime, end_utc: datetime, lookahead_days: int
-) -> list[LogObject]:
-    """The site's log files (prefix + key regex) modified from the day's start until
-    ``lookahead_days`` after its end: those may hold lines of that day."""
-    until = end_utc + timedelta(days=lookahead_days)
+async def list_site_objects(s3: Any, bucket: str, site: Site) -> list[LogObject]:
+    """The site's log files (its prefix, keys matching its regex), by key."""
     found = []
     paginator = s3.get_paginator("list_objects_v2")
     async for page in paginator.paginate(Bucket=bucket, Prefix=site.prefix):
         for item in page.get("Contents", []):
             key = item["Key"]
-            if start_utc <= item["LastModified"] < until and site.key_regex.search(key):
+            if site.key_regex.search(key):
                 found.append(
                     LogObject(key, item["ETag"].strip('"'), item["Size"], item["LastModified"])
                 )
@@ -54,17 +58,33 @@ async def download(s3: Any, bucket: str, key: str) -> bytes:
         body.close()
 
 
+async def download_range(s3: Any, bucket: str, key: str, first: int, last: int) -> bytes:
+    """Bytes ``first`` to ``last`` (inclusive) of the object; negative ``first``: that
+    many bytes from its end (``last`` ignored)."""
+    ranged = f"bytes={first}" if first < 0 else f"bytes={first}-{last}"
+    response = await s3.get_object(Bucket=bucket, Key=key, Range=ranged)
+    body = response["Body"]
+    try:
+        return await body.read()
+    finally:
+        body.close()
+
+
 def archive_key(prefix: str, site: str, day: date, key: str) -> str:
     """``<prefix>/<site>/%Y/%m/%d/<file name>.gz`` (the name without a .gz/.zip suffix)."""
     name = key.rpartition("/")[2]
-    for suffix in (".gz", ".zip"):
+    for suffix in (".gz", ".bz2", ".zip"):
         name = name.removesuffix(suffix)
     return f"{prefix.strip('/')}/{site}/{day:%Y/%m/%d}/{name}.gz"
 
 
-async def archive(s3: Any, bucket: str, key: str, lines: list[str]) -> None:
-    """Upload the file's text gzip'd (compressed in a thread)."""
-    body = await asyncio.to_thread(lambda: gzip.compress("\n".join(lines).encode() + b"\n", 6))
+async def archive(s3: Any, bucket: str, key: str, raw: bytes, text: bytes) -> None:
+    """Upload the file gzip'd: its own bytes when it is gzip already, else its text
+    compressed (in a thread)."""
+    if raw[:2] == b"\x1f\x8b":
+        body = raw
+    else:
+        body = await asyncio.to_thread(gzip.compress, text, 6)
     await s3.put_object(Bucket=bucket, Key=key, Body=body, ContentEncoding="gzip")
 
 

@@ -29,10 +29,7 @@ class PiwikSettings(BaseSettings):
     backoff_s: float = Field(0.5, ge=0, description="first retry delay, doubled each time")
     timeout_s: float = Field(30.0, gt=0, description="timeout of one Matomo request")
     parse_processes: int = Field(
-        1, ge=1, le=32, description="processes parsing lines (see docs: pickling costs)"
-    )
-    modified_lookahead_days: int = Field(
-        2, ge=0, le=3660, description="files modified this many days after a day may hold it"
+        2, ge=1, le=32, description="processes parsing a file's lines (1: in a thread)"
     )
     trigger_archiving: bool = Field(True, description="invalidate Matomo reports after a day")
     daily_hour_utc: int = Field(2, ge=0, le=23, description="hour of the daily cron run")

@@ -1,55 +1,18 @@
-"""``web_hits`` loading and the per-day figures ``stats`` reads from the ledger."""
+"""The per-day figures ``stats`` reads from the ledger: each imported file counted on the
+days its lines belong to, with that day's share of its bytes and lines."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
 import asyncpg
 
-from services.piwik.hits import Hit
-from services.piwik.schema import WEB_HITS_COLUMNS
-from services.piwik.tracking import visitor_key
-
-__all__ = ["load_web_hits", "day_figures"]
-
-
-async def load_web_hits(
-    conn: asyncpg.Connection,
-    site: str,
-    s3_key: str,
-    bounds_utc: tuple[datetime, datetime],
-    hits: list[Hit],
-) -> None:
-    """Replace the file's hits of one day (idempotent per file and day), by COPY."""
-    await conn.execute(
-        "DELETE FROM web_hits WHERE site = $1 AND s3_key = $2 AND hit_time >= $3 AND hit_time < $4",
-        site,
-        s3_key,
-        *bounds_utc,
-    )
-    records = (
-        (
-            site,
-            h.time,
-            h.ip,
-            h.method,
-            h.path,
-            h.status,
-            h.size_bytes,
-            h.referrer,
-            h.user_agent,
-            visitor_key(h),
-            s3_key,
-            h.line_no,
-        )
-        for h in hits
-    )
-    await conn.copy_records_to_table("web_hits", records=records, columns=WEB_HITS_COLUMNS)
+__all__ = ["day_figures"]
 
 
 async def day_figures(pool: asyncpg.Pool, site: str, start: date, end: date) -> list[dict]:
     """Per day from ``start`` to ``end`` inclusive: files, bytes, lines, hits, bad lines
-    of the files imported (status done)."""
+    of the files imported (status done) with lines on that day."""
     rows = await pool.fetch(
         "SELECT d::date AS day, count(l.s3_key) AS files, coalesce(sum(l.size_bytes), 0) AS bytes,"
         " coalesce(sum(l.lines), 0) AS lines, coalesce(sum(l.hits), 0) AS hits,"

@@ -17,11 +17,11 @@ from aiohttp.test_utils import TestServer
 
 from services.piwik.clients import open_clients
 from services.piwik.fake_matomo import FakeMatomo, create_app
+from services.piwik.formats import FormatSpec, line_parser
 from services.piwik.importer import Clients
-from services.piwik.parsing import parse_chunk
 from services.piwik.s3logs import ensure_bucket
 from services.piwik.settings import PiwikSettings
-from services.piwik.tracking import tracking_request
+from services.piwik.tracking import ImportOptions, RequestBuilder
 from shared.aws import AwsConfig, aws_client
 from shared.settings import CoreSettings
 
@@ -38,6 +38,17 @@ SITES = {
             "key_regex": r"access\.log",
             "format": "combined",
         },
+        {  # archived IIS logs named by day, format and days detected
+            "name": "archive.example.net",
+            "id_site": 3,
+            "prefix": "archive/",
+            "key_date": {
+                "regex": r"u_ex(?P<year>\d{2})(?P<month>\d{2})(?P<day>\d{2})",
+                "first_offset": 0,
+                "last_offset": 0,
+            },
+        },
+        {"name": "nobots.example.com", "id_site": 4, "prefix": "nobots/", "enable_bots": False},
     ]
 }
 
@@ -74,7 +85,6 @@ def settings(sites_file: Path, matomo: tuple[FakeMatomo, str]) -> PiwikSettings:
         parse_processes=1,
         pull_bucket=f"pull-{suffix}",  # moto is shared by the session's tests
         push_bucket=f"push-{suffix}",
-        modified_lookahead_days=3650,  # moto stamps objects with the real "now"
     )
 
 
@@ -106,6 +116,7 @@ def identity(hit: dict[str, str]) -> tuple[str, ...]:
 
 def expected_identities(combined: list[str]) -> Counter:
     """The hits the shop site's combined ``lines`` must produce at Matomo, counted."""
-    hits = parse_chunk("combined", combined, 1).hits
-    requests = [tracking_request(h, 2, "https", "shop.example.com") for h in hits]
+    parser = line_parser(FormatSpec("combined"))
+    builder = RequestBuilder(2, "https://shop.example.com", ImportOptions())
+    requests = [builder.request(parser.parse(line, n))[0] for n, line in enumerate(combined, 1)]
     return Counter(identity(dict(parse_qsl(r[1:]))) for r in requests)

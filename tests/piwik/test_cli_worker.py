@@ -4,10 +4,15 @@ fake Matomo."""
 from __future__ import annotations
 
 import asyncio
+import bz2
+import gzip
+import io
 import os
 import signal
 import sys
+import zipfile
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
@@ -17,7 +22,7 @@ from structlog.testing import capture_logs
 from services.main import cli
 from services.piwik.fake_matomo import FakeMatomo
 from services.piwik.importer import Clients
-from services.piwik.samples import combined_lines
+from services.piwik.samples import combined_lines, w3c_lines
 from services.piwik.settings import PiwikSettings
 from services.piwik.worker import WorkerSettings, import_job_id
 from shared.cli import run_cli
@@ -38,7 +43,6 @@ def piwik_env(
         "FORKLIFT_PIWIK_PULL_BUCKET": settings.pull_bucket,
         "FORKLIFT_PIWIK_PUSH_BUCKET": settings.push_bucket,
         "FORKLIFT_PIWIK_PARSE_PROCESSES": "1",
-        "FORKLIFT_PIWIK_MODIFIED_LOOKAHEAD_DAYS": "3650",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -50,7 +54,8 @@ def piwik_env(
     [
         (
             ["import", "nope.org", "2026-11-20"],
-            "unknown site 'nope.org'; choose from: shop.example.com, www.example.org",
+            "unknown site 'nope.org'; choose from: archive.example.net, nobots.example.com,"
+            " shop.example.com, www.example.org",
         ),
         (
             ["backfill", "shop.example.com", "2026-11-20", "2026-11"],
@@ -59,6 +64,27 @@ def piwik_env(
         (
             ["stats", "shop.example.com", "2026-11-20", "2026-11-19"],
             "the range ends (2026-11-19) before it starts (2026-11-20)",
+        ),
+        (
+            ["stats", "shop.example.com", "2026-11-20", "--csv", "/nonexistent/dir/out.csv"],
+            "cannot write /nonexistent/dir/out.csv: no folder /nonexistent/dir",
+        ),
+        (
+            ["import-file", "/nonexistent/access.log", "--idsite", "2"],
+            "no such file: /nonexistent/access.log",
+        ),
+        (["import-file", "/tmp", "--idsite", "2"], "/tmp is a folder, not a log file"),
+        (
+            ["import-file", __file__, "--idsite", "2", "--format", "regex"],
+            "the regex format needs a regex",
+        ),
+        (
+            ["import-file", __file__, "--idsite", "2", "--timezone", "Mars/Base"],
+            "--timezone: unknown timezone 'Mars/Base', e.g. Europe/Paris",
+        ),
+        (
+            ["import-file", __file__, "--idsite", "9", "--site", "shop.example.com"],
+            "site shop.example.com has idSite 2, not 9",
         ),
     ],
 )
@@ -82,7 +108,9 @@ async def test_import_dry_run_then_import_then_stats_csv(
     args = ["piwik", "import", "shop.example.com", "2026-11-20"]
     assert await asyncio.to_thread(run_cli, cli, [*args, "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("shop.example.com 2026-11-20: 1 files, 300 lines, 300 hits, 0 bad")
+    assert out.startswith(
+        "shop.example.com 2026-11-20: 1 files, 300 lines, 300 hits, 0 bad lines, 0 skipped"
+    )
     assert "shop/access.log.gz: dry-run" in out and matomo[0].hits == []
     assert await warehouse.fetchval("SELECT count(*) FROM piwik_ledger") == 0
 
@@ -198,3 +226,76 @@ async def test_kill_9_mid_import_then_resume_records_each_hit_once(
     assert recorded == expected_identities(lines)  # none lost, none twice
     row = await warehouse.fetchrow("SELECT status, tracked, hits FROM piwik_ledger")
     assert (row["status"], row["tracked"], row["hits"]) == ("done", 900, 900)
+
+
+def _packed(kind: str, lines: list[str]) -> bytes:
+    data = "\n".join(lines).encode() + b"\n"
+    if kind == "gz":
+        return gzip.compress(data)
+    if kind == "bz2":
+        return bz2.compress(data)
+    if kind == "zip":
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as archive:
+            archive.writestr("access.log", data)
+        return out.getvalue()
+    return data
+
+
+async def test_import_file_local_logs_once_each_with_stats_per_log_day(
+    piwik_env: PiwikSettings,
+    matomo: tuple[FakeMatomo, str],
+    warehouse: asyncpg.Pool,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    fake, _ = matomo
+    all_lines = []
+    paths = []
+    for n, kind in enumerate(("log", "gz", "bz2", "zip")):
+        lines = combined_lines(DAY_START + timedelta(hours=20), 6 * 3600, 100, seed=20 + n)
+        all_lines += lines
+        path = tmp_path / f"access.{n}.{kind}"
+        path.write_bytes(_packed(kind, lines))
+        paths.append(str(path))
+    args = ["piwik", "import-file", *paths, "--idsite", "2", "--format", "combined"]
+    assert await asyncio.to_thread(run_cli, cli, args) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in out] == [
+        "shop.example.com 2026-11-20",
+        "shop.example.com 2026-11-21",
+    ]
+    assert Counter(map(identity, fake.hits)) == expected_identities(all_lines)
+    assert fake.invalidations == [("2", "2026-11-20,2026-11-21")]
+    rows = await warehouse.fetch("SELECT s3_key, day, status FROM piwik_ledger ORDER BY 1, 2")
+    assert {r["s3_key"] for r in rows} == set(paths) and {r["status"] for r in rows} == {"done"}
+    assert await warehouse.fetchval("SELECT count(*) FROM web_hits") == 400
+
+    assert await asyncio.to_thread(run_cli, cli, args) == 0  # again: each file skipped
+    assert "skipped" in capsys.readouterr().out and len(fake.hits) == 400
+
+    stats = ["piwik", "stats", "shop.example.com", "2026-11-20", "2026-11-21"]
+    assert await asyncio.to_thread(run_cli, cli, stats) == 0
+    table = [line.split() for line in capsys.readouterr().out.splitlines()]
+    days = {row[0]: dict(zip(table[0], row, strict=True)) for row in table[1:]}
+    assert int(days["2026-11-20"]["lines"]) + int(days["2026-11-21"]["lines"]) == 400
+    assert days["2026-11-20"]["files"] == days["2026-11-21"]["files"] == "4"
+
+
+async def test_import_file_for_a_site_not_in_the_sites_file_asks_matomo_its_url(
+    piwik_env: PiwikSettings,
+    matomo: tuple[FakeMatomo, str],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    fake, _ = matomo
+    fake.main_urls["42"] = "https://blog.example.net"
+    path = tmp_path / "u_ex261120.log"
+    path.write_text("\n".join(w3c_lines(DAY_START, 3600, 20)) + "\n")
+    args = ["piwik", "import-file", str(path), "--idsite", "42", "--no-bots", "--dry-run"]
+    assert await asyncio.to_thread(run_cli, cli, args) == 0
+    assert capsys.readouterr().out.startswith("idsite-42 2026-11-20: 1 files, 24 lines")
+    args = ["piwik", "import-file", str(path), "--idsite", "42"]
+    assert await asyncio.to_thread(run_cli, cli, args) == 0
+    assert {h["url"].split("/")[2] for h in fake.hits} == {"blog.example.net"}
+    assert {h["idsite"] for h in fake.hits} == {"42"} and len(fake.hits) == 20
