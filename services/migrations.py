@@ -10,6 +10,7 @@ import asyncpg
 
 from services import SERVICES, service_module
 from shared.db import DatabaseUnavailable
+from shared.errors import describe
 from shared.migrate import ensure_tables
 from shared.mysql import connect_mysql, mysql_params, quote_mysql_ident
 from shared.mysql_schema import ensure_mysql_tables
@@ -89,7 +90,7 @@ async def migrate_waiting(
             if time.monotonic() >= deadline:
                 if isinstance(e, DatabaseUnavailable):
                     raise
-                raise DatabaseUnavailable(f"database unreachable: {e}") from e
+                raise DatabaseUnavailable(f"database unreachable: {describe(e)}") from e
             if on_wait is not None:
                 on_wait(f"waiting for the databases: {e}")
             await asyncio.sleep(_RETRY_EVERY_S)

@@ -10,13 +10,15 @@ from typing import Any, TypeVar
 
 import click
 
-from shared.errors import ForkliftError
-from shared.logging import configure_logging
+from shared.errors import ForkliftError, describe
+from shared.logging import configure_logging, get_logger
 from shared.settings import CoreSettings, load_settings
 
 __all__ = ["CliState", "core_settings", "run_async", "run_cli"]
 
 T = TypeVar("T")
+
+log = get_logger("forklift.cli")
 
 
 class CliState:
@@ -66,6 +68,12 @@ def run_cli(group: click.Group, args: Sequence[str] | None = None) -> int:
     except ForkliftError as e:
         click.echo(f"forklift: error: {e}", err=True)
         return e.exit_code
+    except Exception as e:  # the boundary: an unexpected error is one line, traceback at DEBUG
+        log.debug("cli.error.traceback", exc_info=True)
+        click.echo(
+            f"forklift: error: {describe(e)} (FORKLIFT_LOG_LEVEL=DEBUG shows where)", err=True
+        )
+        return 1
     return result if isinstance(result, int) else 0
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.errors import ForkliftError
+from shared.errors import ForkliftError, describe
 
 __all__ = ["DatabaseUnavailable", "create_pool", "quote_ident", "qualified"]
 
@@ -42,7 +42,7 @@ async def create_pool(
             **options,
         )
     except (OSError, asyncpg.PostgresError, TimeoutError) as e:
-        raise DatabaseUnavailable(f"{name} database unreachable: {e}") from e
+        raise DatabaseUnavailable(f"{name} database unreachable: {describe(e)}") from e
 
 
 def quote_ident(name: str) -> str:

@@ -26,6 +26,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from shared.errors import describe
 from shared.logging import get_logger
 from shared.queues import queue_depth
 
@@ -83,13 +84,13 @@ class Heartbeat:
         try:
             await self.redis.hset(self.running_key, job_id, time.time())
         except (RedisError, OSError) as e:
-            log.warning("heartbeat.job_unlisted", job_id=job_id, error=str(e))
+            log.warning("heartbeat.job_unlisted", job_id=job_id, error=describe(e))
 
     async def job_ended(self, job_id: str) -> None:
         try:
             await self.redis.hdel(self.running_key, job_id)
         except (RedisError, OSError) as e:  # the listing goes with the process record
-            log.warning("heartbeat.job_not_delisted", job_id=job_id, error=str(e))
+            log.warning("heartbeat.job_not_delisted", job_id=job_id, error=describe(e))
 
     async def count(self, name: str, amount: int = 1) -> None:
         """Add ``amount`` to a service counter (rows loaded, items fetched...)."""
@@ -127,7 +128,9 @@ class Heartbeat:
                 await self.beat()
             except (RedisError, OSError) as e:
                 if not unreachable:  # one line per outage, not one per beat
-                    log.error("heartbeat.redis_unreachable", service=self.service, error=str(e))
+                    log.error(
+                        "heartbeat.redis_unreachable", service=self.service, error=describe(e)
+                    )
                 unreachable = True
                 continue
             if unreachable:
@@ -148,7 +151,7 @@ class Heartbeat:
         try:
             await self.redis.delete(self.key, self.running_key)
         except (RedisError, OSError) as e:
-            log.warning("heartbeat.stop.redis_unreachable", service=self.service, error=str(e))
+            log.warning("heartbeat.stop.redis_unreachable", service=self.service, error=describe(e))
 
 
 @dataclass

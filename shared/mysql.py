@@ -17,7 +17,7 @@ import asyncmy
 from asyncmy.errors import MySQLError
 
 from shared.db import DatabaseUnavailable
-from shared.errors import ConfigError
+from shared.errors import ConfigError, describe
 
 __all__ = [
     "MYSQL_SCHEMES",
@@ -116,7 +116,7 @@ async def create_mysql_pool(
             **params.connect_kwargs(),
         )
     except (OSError, MySQLError, TimeoutError) as e:
-        raise DatabaseUnavailable(f"{name} database unreachable: {e}") from e
+        raise DatabaseUnavailable(f"{name} database unreachable: {describe(e)}") from e
 
 
 async def connect_mysql(dsn: str, *, database_required: bool = True, timeout_s: float = 10.0):
@@ -127,7 +127,7 @@ async def connect_mysql(dsn: str, *, database_required: bool = True, timeout_s: 
             connect_timeout=max(1, round(timeout_s)), read_timeout=300, **params.connect_kwargs()
         )
     except (OSError, MySQLError, TimeoutError) as e:
-        raise DatabaseUnavailable(f"source database unreachable: {e}") from e
+        raise DatabaseUnavailable(f"source database unreachable: {describe(e)}") from e
 
 
 def quote_mysql_ident(name: str) -> str:

@@ -17,6 +17,7 @@ from arq.constants import in_progress_key_prefix
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from shared.errors import describe
 from shared.heartbeat import HEARTBEAT_PREFIX, RUNNING_PREFIX
 from shared.logging import get_logger
 
@@ -81,5 +82,7 @@ class Reaper:
             try:
                 await self.sweep()
             except (RedisError, OSError) as e:
-                log.debug("worker.reaper.redis_unreachable", service=self.service, error=str(e))
+                log.debug(
+                    "worker.reaper.redis_unreachable", service=self.service, error=describe(e)
+                )
             await asyncio.sleep(self.interval_s)

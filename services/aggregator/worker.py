@@ -15,6 +15,7 @@ from services.aggregator.hours import HOUR, batches, floor_hour, parse_hour
 from services.aggregator.runner import HourLocked, drain_outbox, enqueue_ranges, load_range
 from services.aggregator.settings import AggregatorSettings
 from shared.db import create_pool
+from shared.errors import describe
 from shared.facts import FACT_TABLES, fact_table
 from shared.logging import get_logger
 from shared.queues import every_minutes
@@ -63,7 +64,7 @@ async def aggregate_range(ctx: dict[str, Any], table_slug: str, start: str, end:
             start=start,
             end=end,
             delay_s=delay_s,
-            error=str(e),
+            error=describe(e),
         )
         raise Retry(defer=delay_s) from e
     await ctx["heartbeat"].count("rows", rows)

@@ -24,6 +24,7 @@ from services.dashboard_api.errors import (
 )
 from services.dashboard_api.passwords import DUMMY_HASH, verify_django_hash
 from services.dashboard_api.sessions import Session
+from shared.errors import describe
 from shared.heartbeat import read_service_status
 from shared.logging import get_logger
 
@@ -64,7 +65,7 @@ async def health(request: Any, session: Session | None, ctx: AppContext, **_: An
             await asyncio.wait_for(probe, ctx.core.network_timeout_s)
             checks[name] = True
         except Exception as e:  # noqa: BLE001 - a failed dependency is reported, not raised
-            log.warning("dashboard.health.failed", dependency=name, error=str(e))
+            log.warning("dashboard.health.failed", dependency=name, error=describe(e))
             checks[name] = False
     return m.Health(status="ok" if all(checks.values()) else "degraded", checks=checks)
 

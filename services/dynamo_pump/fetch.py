@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from services.dynamo_pump.convert import item_size_bytes, read_units
 from services.dynamo_pump.errors import DynamoUnavailable
 from services.dynamo_pump.limiter import RcuLimiter
+from shared.errors import describe
 from shared.logging import get_logger
 
 __all__ = ["Fetcher", "Fetched", "THROTTLE_CODES"]
@@ -92,7 +93,7 @@ class Fetcher:
                 continue
             except (BotoCoreError, OSError) as e:
                 await self.limiter.settle(estimate_rcu, 0.0)
-                raise DynamoUnavailable(f"dynamodb unreachable: {e}") from e
+                raise DynamoUnavailable(f"dynamodb unreachable: {describe(e)}") from e
             consumed_rcu = cost(response)
             if self.consumed_capacity == "TOTAL":
                 consumed_rcu = _consumed(response, consumed_rcu)

@@ -25,6 +25,7 @@ from services.dynamo_pump.limiter import BURST_S
 from services.dynamo_pump.settings import DynamoSettings
 from services.dynamo_pump.store import plan_candidates, replace_edges, upsert_users
 from services.dynamo_pump.workqueue import KINDS, WorkQueues
+from shared.errors import describe
 from shared.heartbeat import Heartbeat
 from shared.logging import get_logger
 
@@ -125,7 +126,7 @@ class Pump:
             except Exception as e:  # the loop's catch-all: the batch went back to its queue
                 failures += 1
                 delay_s = min(self.settings.error_backoff_max_s, 0.5 * 2**failures)
-                log.error("dynamo.batch.failed", error=str(e), retry_in_s=delay_s)
+                log.error("dynamo.batch.failed", error=describe(e), retry_in_s=delay_s)
                 await self._count("errors", 1)
                 await self.redis.hset(
                     STATE_KEY,

@@ -26,7 +26,7 @@ from services.sync.s3 import delete_prefix, put_bytes
 from services.sync.settings import Mode, SyncSettings
 from services.sync.source import SyncSource
 from services.sync.warehouse import Landing, discard, prepare, publish
-from shared.errors import ForkliftError
+from shared.errors import ForkliftError, describe
 from shared.facts import Reach, reaches
 from shared.handoff import DYNAMO_PLAN_JOB, DYNAMO_PLAN_TABLES, wake
 from shared.logging import get_logger
@@ -245,7 +245,7 @@ async def _after_commit(
     try:
         await delete_prefix(clients.s3, settings.bucket, table_prefix(settings.prefix, table))
     except StorageError as e:  # the data landed; the next successful run cleans up
-        log.warning("sync.cleanup.failed", table=table, error=str(e))
+        log.warning("sync.cleanup.failed", table=table, error=describe(e))
     report.phases_s["cleanup"] = time.monotonic() - cleaned
     # The stale hours are in the aggregator's outbox already; it also drains it every minute.
     if report.hours:
@@ -338,6 +338,6 @@ async def sync_all(clients: SyncClients, settings: SyncSettings) -> list[TableRe
         try:
             results.append(await sync_table(clients, settings, table))
         except _TABLE_FAILURES as e:
-            log.error("sync.table.failed", table=table, error=str(e), error_type=type(e).__name__)
-            results.append(SyncFailure(table, f"{type(e).__name__}: {e}"))
+            log.error("sync.table.failed", table=table, error=describe(e))
+            results.append(SyncFailure(table, describe(e)))
     return results

@@ -33,6 +33,7 @@ from services.sync.mysql_catalog import read_mysql_table
 from services.sync.mysql_types import MASK_BITS, MySQLColumn, mysql_column, row_select_sql
 from services.sync.types import map_type
 from shared.db import DatabaseUnavailable, quote_ident
+from shared.errors import describe as describe_error
 from shared.mysql import mysql_params, quote_mysql_ident
 from shared.settings import CoreSettings
 from shared.source import MySQLSource, PostgresSource, SourceDatabase, open_source
@@ -211,7 +212,7 @@ class MySQLSyncSource(SyncSource):
                 read_timeout=self.command_timeout_s,
             )
         except (OSError, MySQLError, TimeoutError) as e:
-            raise DatabaseUnavailable(f"source database unreachable: {e}") from e
+            raise DatabaseUnavailable(f"source database unreachable: {describe_error(e)}") from e
 
         async def produce(parts: PartWriter, result: ExportResult) -> int:
             rows, counts = 0, [0] * len(nullable)
