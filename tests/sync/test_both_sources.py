@@ -139,7 +139,7 @@ def test_cli_mysql_source_down_is_one_clear_line(
     monkeypatch.setenv("FORKLIFT_SOURCE_DSN", "mysql://forklift:secret@127.0.0.1:1/edgeflip")
     assert run_cli(cli, ["sync", "table", "events"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("forklift: error: source database unreachable: (2003, ")
+    assert err.startswith("forklift: error: source database unreachable: OperationalError: (2003, ")
     assert len(err.splitlines()) == 1 and "secret" not in err
     monkeypatch.setenv("FORKLIFT_SOURCE_DSN", "mysql://forklift@127.0.0.1:3306/")
     assert run_cli(cli, ["sync", "table", "events"]) == 2
