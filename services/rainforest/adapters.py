@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import aiohttp
 from aioeagle import EagleHub
 from aioeagle.electric_meter import ElectricMeter
 from aioeagle.errors import BadAuth
+from yarl import URL
 
 from services.rainforest.errors import BadCredentials, BadReply, GatewayError
 from services.rainforest.readings import parse_relay_reply, reading_from_eagle200
@@ -18,6 +20,13 @@ from services.rainforest.readings import parse_relay_reply, reading_from_eagle20
 __all__ = ["Gateway", "fetch_reading", "RELAY_COMMAND"]
 
 RELAY_COMMAND = "<Command><Name>get_instantaneous_demand</Name></Command>"
+_RELAY_BODY = RELAY_COMMAND.encode()
+
+
+@lru_cache(maxsize=16)
+def _relay_endpoint(relay_url: str) -> URL:
+    """The relay's post_manager URL, parsed once rather than on every poll."""
+    return URL(f"{relay_url.rstrip('/')}/cgi-bin/post_manager")
 
 
 class Gateway:
@@ -39,13 +48,14 @@ async def _fetch_relay(
 ) -> dict[str, Any]:
     headers = {"Cloud-ID": gw.cloud_id, "User": gw.user, "Password": gw.secret}
     async with session.post(
-        f"{relay_url.rstrip('/')}/cgi-bin/post_manager", data=RELAY_COMMAND, headers=headers
+        _relay_endpoint(relay_url), data=_RELAY_BODY, headers=headers
     ) as response:
         if response.status in (401, 403):
             raise BadCredentials(f"relay answered HTTP {response.status}")
         if response.status != 200:
             raise GatewayError(f"relay answered HTTP {response.status}")
-        body = await response.text()
+        # decoded here: aiohttp's text() would guess the charset when the reply names none
+        body = (await response.read()).decode("utf-8", "replace")
     return parse_relay_reply(gw.cloud_id, body, datetime.now(UTC))
 
 

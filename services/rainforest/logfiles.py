@@ -1,74 +1,65 @@
-"""JSONL log writing: lines queued in memory, written in a worker thread on ``flush()`` (the
-Recorder calls it every ``flush_interval_s``) through a bounded pool of open files, so writes
-never block the event loop."""
+"""JSONL log writing: lines are written in a worker thread, batched per file, so writes never
+block the event loop.
+
+Each batch opens a file, appends its lines with one ``O_APPEND`` write and closes it: no file
+stays open, so a file handed to another poller (or uploaded and deleted by rotation) is never
+written through a stale descriptor. Before appending, a file that does not end with a newline
+(a torn last line: a crash mid-write, an edit by hand) gets one, so the torn line stays a line
+of its own, which rotation skips, instead of swallowing the next reading.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections import OrderedDict
-from datetime import UTC, datetime
+import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any
 
-from services.rainforest.readings import log_file_name
 from shared.logging import get_logger
 
 __all__ = ["LogWriter"]
 
 log = get_logger("forklift.rainforest.logs")
 
+_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+
+
+def append_lines(path: Path, data: bytes) -> None:
+    """Append ``data`` (whole lines) to ``path``, first ending a torn last line."""
+    try:
+        fd = os.open(path, _FLAGS, 0o644)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, _FLAGS, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
 
 class LogWriter:
-    """Appends normalized readings to ``<root>/%Y-%m-%d-%H/iseif-rainforest-<id>-<hour>.jl``."""
+    """Appends lines to ``<root>/<relative path>`` (see ``readings.log_file_of``)."""
 
-    def __init__(self, root: Path, max_open_files: int) -> None:
+    def __init__(self, root: Path) -> None:
         self.root = root
-        self.max_open_files = max_open_files
-        self._pending: list[tuple[str, str]] = []
-        self._files: OrderedDict[str, IO[str]] = OrderedDict()
-        self._flush_lock = asyncio.Lock()
         self.lines_written = 0
 
-    def append(self, reading: dict[str, Any]) -> None:
-        """Queue ``reading`` for the file of the UTC hour it was received in."""
-        received = datetime.fromisoformat(reading["received_at"]).astimezone(UTC)
-        self._pending.append((log_file_name(reading["cloud_id"], received), json.dumps(reading)))
+    def _write(self, files: dict[str, list[str]]) -> None:
+        for relative, lines in files.items():
+            append_lines(self.root / relative, ("\n".join(lines) + "\n").encode())
 
-    def _open(self, relative: str) -> IO[str]:
-        handle = self._files.pop(relative, None)
-        if handle is None:
-            path = self.root / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 - pooled, closed on evict
-            while len(self._files) >= self.max_open_files:
-                self._files.popitem(last=False)[1].close()
-        self._files[relative] = handle
-        return handle
-
-    def _write(self, batch: list[tuple[str, str]], current_hour: str) -> None:
-        for relative, line in batch:
-            self._open(relative).write(line + "\n")
-        for relative in list(self._files):
-            handle = self._files[relative]
-            handle.flush()
-            if not relative.startswith(current_hour):  # a closed hour: release its file
-                self._files.pop(relative).close()
-
-    async def flush(self) -> int:
-        """Write every queued line now; returns how many."""
-        async with self._flush_lock:
-            batch, self._pending = self._pending, []
-            hour = datetime.now(UTC).strftime("%Y-%m-%d-%H")
-            await asyncio.to_thread(self._write, batch, hour)
-            self.lines_written += len(batch)
-            return len(batch)
-
-    async def close(self) -> None:
-        """Write what is queued and close every file."""
-        await self.flush()
-        await asyncio.to_thread(self._close_all)
-
-    def _close_all(self) -> None:
-        while self._files:
-            self._files.popitem()[1].close()
+    async def write(self, lines: Iterable[tuple[str, str]]) -> int:
+        """Append each ``(relative path, JSON line)``; returns how many lines."""
+        files: dict[str, list[str]] = {}
+        for relative, line in lines:
+            files.setdefault(relative, []).append(line)
+        count = sum(len(batch) for batch in files.values())
+        if count:
+            await asyncio.to_thread(self._write, files)
+            self.lines_written += count
+        return count
