@@ -1,5 +1,6 @@
 """Gateway clients: one fetch per adapter, each bounded by a timeout, every failure wrapped in a
-GatewayError subclass (BadCredentials, BadReply)."""
+GatewayError subclass (BadCredentials, BadReply). Connections are kept alive and reused by the
+caller's session."""
 
 from __future__ import annotations
 
@@ -29,6 +30,11 @@ def _relay_endpoint(relay_url: str) -> URL:
     return URL(f"{relay_url.rstrip('/')}/cgi-bin/post_manager")
 
 
+@lru_cache(maxsize=16)
+def _request_timeout(timeout_s: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=timeout_s)
+
+
 class Gateway:
     """How to reach one user's gateway (built from the user record and its decrypted secret).
     Keeps the EAGLE-200 hub and meter between polls (aioeagle spaces requests by 1 s)."""
@@ -44,11 +50,14 @@ class Gateway:
 
 
 async def _fetch_relay(
-    session: aiohttp.ClientSession, relay_url: str, gw: Gateway
+    session: aiohttp.ClientSession, relay_url: str, gw: Gateway, timeout_s: float
 ) -> dict[str, Any]:
     headers = {"Cloud-ID": gw.cloud_id, "User": gw.user, "Password": gw.secret}
     async with session.post(
-        _relay_endpoint(relay_url), data=_RELAY_BODY, headers=headers
+        _relay_endpoint(relay_url),
+        data=_RELAY_BODY,
+        headers=headers,
+        timeout=_request_timeout(timeout_s),  # the whole request, body included
     ) as response:
         if response.status in (401, 403):
             raise BadCredentials(f"relay answered HTTP {response.status}")
@@ -78,10 +87,10 @@ async def fetch_reading(
 ) -> dict[str, Any]:
     """One normalized reading from ``gw``, within ``timeout_s``."""
     try:
-        async with asyncio.timeout(timeout_s):
-            if gw.adapter == "eagle200":
+        if gw.adapter == "eagle200":
+            async with asyncio.timeout(timeout_s):  # aioeagle sets no timeout of its own
                 return await _fetch_eagle200(session, gw)
-            return await _fetch_relay(session, relay_url, gw)
+        return await _fetch_relay(session, relay_url, gw, timeout_s)
     except BadAuth:
         raise BadCredentials("gateway answered HTTP 401") from None
     except TimeoutError:

@@ -52,50 +52,50 @@ def info_key(member: str) -> str:
     return f"rainforest:poller:{member}"
 
 
-# KEYS: members, fences, shard count, info, then the lease keys to renew, release, acquire.
-# ARGV: member, ttl_ms (0 = leave), shard count, #renew, #release, #acquire, then one token per
-# renewed and per released lease, one shard number per acquired lease, then info field/value.
+# KEYS: members, fences, shard count, info. ARGV: member, ttl_ms (0 = leave), shard count,
+# lease key prefix, then three lists as one string each (one argument rather than two per
+# lease: a poller holds hundreds): "shard token" lines to renew, "shard token" lines to
+# release, "shard" lines to acquire; then info field/value pairs. The lease keys are named
+# from the prefix, so this needs a single Redis server (not Cluster).
 # Returns {server ms, live members, '1'/'0' per renewal, token or '' per acquisition}.
 BEAT_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local member, ttl, shards = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local member, ttl, shards, prefix = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local stored = redis.call('GET', KEYS[3])
 if not stored then
   redis.call('SET', KEYS[3], shards)
 elseif stored ~= shards then
   return redis.error_reply('SHARDS ' .. stored)
 end
-local nrenew, nrelease, nacquire = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local k, a = 4, 6
 local renewed = {}
-for i = 1, nrenew do
-  k, a = k + 1, a + 1
-  if ttl > 0 and redis.call('GET', KEYS[k]) == ARGV[a] then
-    redis.call('PEXPIRE', KEYS[k], ttl)
-    renewed[i] = '1'
+for shard, token in string.gmatch(ARGV[5], '(%d+) ([^\\n]+)') do
+  local key = prefix .. shard
+  if ttl > 0 and redis.call('GET', key) == token then
+    redis.call('PEXPIRE', key, ttl)
+    renewed[#renewed + 1] = '1'
   else
-    renewed[i] = '0'
+    renewed[#renewed + 1] = '0'
   end
 end
-for i = 1, nrelease do
-  k, a = k + 1, a + 1
-  if redis.call('GET', KEYS[k]) == ARGV[a] then redis.call('DEL', KEYS[k]) end
+for shard, token in string.gmatch(ARGV[6], '(%d+) ([^\\n]+)') do
+  local key = prefix .. shard
+  if redis.call('GET', key) == token then redis.call('DEL', key) end
 end
 local acquired = {}
-for i = 1, nacquire do
-  k, a = k + 1, a + 1
-  acquired[i] = ''
-  if ttl > 0 and redis.call('EXISTS', KEYS[k]) == 0 then
-    local token = member .. '|' .. redis.call('HINCRBY', KEYS[2], ARGV[a], 1)
-    redis.call('SET', KEYS[k], token, 'PX', ttl)
-    acquired[i] = token
+for shard in string.gmatch(ARGV[7], '%d+') do
+  local key = prefix .. shard
+  acquired[#acquired + 1] = ''
+  if ttl > 0 and redis.call('EXISTS', key) == 0 then
+    local token = member .. '|' .. redis.call('HINCRBY', KEYS[2], shard, 1)
+    redis.call('SET', key, token, 'PX', ttl)
+    acquired[#acquired] = token
   end
 end
 if ttl > 0 then
   redis.call('ZADD', KEYS[1], now + ttl, member)
-  if #ARGV > a then
-    redis.call('HSET', KEYS[4], unpack(ARGV, a + 1))
+  if #ARGV > 7 then
+    redis.call('HSET', KEYS[4], unpack(ARGV, 8))
   end
   redis.call('PEXPIRE', KEYS[4], ttl)
 else
@@ -160,23 +160,18 @@ class Membership:
         release = release or {}
         acquire = [] if leave else list(acquire or [])
         renewing = list(renew.items())
-        keys = [MEMBERS_KEY, FENCES_KEY, SHARDS_KEY, info_key(self.member)]
-        keys += [lease_key(s) for s, _ in renewing]
-        keys += [lease_key(s) for s in release]
-        keys += [lease_key(s) for s in acquire]
         args: list[Any] = [
             self.member,
             0 if leave else self.ttl_ms,
             self.shards,
-            len(renewing),
-            len(release),
-            len(acquire),
+            lease_key(""),
+            "\n".join(f"{shard} {token}" for shard, token in renewing),
+            "\n".join(f"{shard} {token}" for shard, token in release.items()),
+            "\n".join(str(shard) for shard in acquire),
         ]
-        args += [token for _, token in renewing]
-        args += list(release.values())
-        args += acquire
         for name, value in (info or {}).items():
             args += [name, value]
+        keys = [MEMBERS_KEY, FENCES_KEY, SHARDS_KEY, info_key(self.member)]
         try:
             server_ms, members, renewed, acquired = await self._script(keys=keys, args=args)
         except ResponseError as e:

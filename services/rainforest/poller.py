@@ -61,6 +61,7 @@ __all__ = [
 log = get_logger("forklift.rainforest.poller")
 
 STATS_WINDOW_S = 60.0
+SYNC_CHUNK = 500  # users read and started per step
 
 
 def backoff_s(failures: int, period_s: float, cap_s: float) -> float:
@@ -136,6 +137,11 @@ class Poller:
         self._users: dict[str, _User] = {}
         self._by_shard: defaultdict[int, dict[str, _User]] = defaultdict(dict)
         self._directory: dict[int, list[str]] = {}
+        self._unsynced: set[int] = set()  # acquired shards whose users are not started yet
+        self._moved: set[int] = set()  # of those, the ones taken from another poller
+        self._resync = False
+        self._sync_wake = asyncio.Event()
+        self._syncer: asyncio.Task[None] | None = None
         self._releasing: dict[int, str] = {}
         self._drains: dict[int, asyncio.Task[None]] = {}
         self._version: int | None = None
@@ -176,7 +182,13 @@ class Poller:
         if leaving:
             task = asyncio.create_task(self._drain(leaving), name=f"drain-{len(leaving)}")
             self._drains.update(dict.fromkeys(leaving, task))
-        await self._sync_users(sorted(acquired))
+        if acquired:
+            self._unsynced |= acquired.keys()
+            self._moved |= acquired.keys()
+            self._sync_wake.set()
+        if await self.store.version() != self._version:
+            self._resync = True
+            self._sync_wake.set()
         if acquired or result.lost or released:
             log.info(
                 "rainforest.poller.shards",
@@ -268,7 +280,7 @@ class Poller:
             for lease in leases.values():
                 lease.draining = True
             await self._stop_users([u for s in leases for u in self._shard_users(s)])
-            await self.recorder.flush()
+            await self.recorder.flush(written=True)  # on disk before the next owner appends
             for shard, lease in leases.items():
                 if self.leases.get(shard) is lease:
                     del self.leases[shard]
@@ -302,43 +314,64 @@ class Poller:
 
     # --- users --------------------------------------------------------------------------------
 
-    async def _sync_users(self, acquired: list[int]) -> None:
-        """Start the users of newly ``acquired`` shards; on a version change, re-read every
+    async def _sync_loop(self) -> None:
+        """Start/stop users as shards come and records change, apart from the beat (so a big
+        hand-over never delays lease renewals) and in chunks (so polls go on meanwhile)."""
+        while True:
+            await self._sync_wake.wait()
+            self._sync_wake.clear()
+            try:
+                await self._sync_users()
+            except (RedisError, OSError) as e:
+                log.error("rainforest.poller.sync_failed", error=f"{type(e).__name__}: {e}")
+                self._resync = True
+                await asyncio.sleep(self.settings.heartbeat_interval_s)
+                self._sync_wake.set()
+
+    async def _sync_users(self) -> None:
+        """Start the users of newly acquired shards; after a version change, re-read every
         held shard's users and restart the changed ones."""
-        version = await self.store.version()
-        if version != self._version or not self._directory:
+        if self._resync or not self._directory:
+            self._resync = False
+            version = await self.store.version()
             directory: dict[int, list[str]] = defaultdict(list)
             for cloud_id in await self.store.cloud_ids():
                 directory[shard_of(cloud_id, self.settings.shards)].append(cloud_id)
             self._directory, self._version = dict(directory), version
-            shards = [s for s, lease in self.leases.items() if not lease.draining]
+            self._unsynced.clear()
+            shards = {s for s, lease in self.leases.items() if not lease.draining}
         else:
-            shards = acquired
-        cloud_ids = [c for shard in shards for c in self._directory.get(shard, [])]
-        if not cloud_ids:
-            return
-        raws = dict(zip(cloud_ids, await self.store.raw_many(cloud_ids), strict=True))
-        wanted = {
-            cloud_id: raw
-            for cloud_id, raw in raws.items()
-            if raw.get("active") == "1" and raw.get("status") not in ("auth_failed", "error")
-        }
+            shards, self._unsynced = self._unsynced, set()
+        moved_shards = shards & self._moved
+        self._moved -= shards
+        cloud_ids = [c for shard in sorted(shards) for c in self._directory.get(shard, [])]
+        listed = set(cloud_ids)
         for shard in shards:
             for user in self._shard_users(shard):
-                raw = wanted.get(user.cloud_id)
-                if raw is None or raw.get("updated_at", "") != user.stamp:
+                if user.cloud_id not in listed:  # deleted
                     self._stop_user(user, wait=False)
-        now = time.time()
-        moved_shards = set(acquired)
-        for cloud_id, raw in wanted.items():
-            lease = self.leases.get(shard_of(cloud_id, self.settings.shards))
-            if cloud_id not in self._users and lease is not None and not lease.draining:
+        for start in range(0, len(cloud_ids), SYNC_CHUNK):
+            chunk = cloud_ids[start : start + SYNC_CHUNK]
+            now = time.time()
+            for cloud_id, raw in zip(chunk, await self.store.raw_many(chunk), strict=True):
+                user = self._users.get(cloud_id)
+                wanted = raw.get("active") == "1" and raw.get("status") not in (
+                    "auth_failed",
+                    "error",
+                )
+                if user is not None and (not wanted or raw.get("updated_at", "") != user.stamp):
+                    self._stop_user(user, wait=False)
+                    user = None
+                lease = self.leases.get(shard_of(cloud_id, self.settings.shards))
+                if not wanted or user is not None or lease is None or lease.draining:
+                    continue
                 try:
                     gateway = self.store.gateway(raw)
                 except RainforestError as e:
                     await self._set_status(cloud_id, "error", str(e))
                     continue
                 self._start_user(gateway, raw, now, moved_shards)
+            await asyncio.sleep(0)  # let polls and beats run between chunks
 
     def _start_user(
         self, gateway: Gateway, raw: dict[str, str], now: float, moved_shards: set[int]
@@ -457,6 +490,7 @@ class Poller:
 
     def start(self) -> None:
         self._main = asyncio.create_task(self._run(), name="rainforest-poller")
+        self._syncer = asyncio.create_task(self._sync_loop(), name="rainforest-poller-sync")
 
     async def wait(self) -> None:
         """Until the poll loop ends: only on a configuration error, which is raised here."""
@@ -466,16 +500,17 @@ class Poller:
     async def stop(self) -> None:
         """Leave gracefully: stop polling (in-flight polls finish), flush, release every
         lease and leave the membership, so the others take over at their next beat."""
-        if self._main is not None:
-            self._main.cancel()
-            await asyncio.gather(self._main, return_exceptions=True)
+        for task in (self._main, self._syncer):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         for task in list(self._drains.values()):
             task.cancel()
         for lease in self.leases.values():
             lease.draining = True
         await self._stop_users(list(self._users.values()))
         try:
-            await self.recorder.flush()
+            await self.recorder.flush(written=True)
         finally:
             tokens = {shard: lease.token for shard, lease in self.leases.items()}
             self.leases.clear()

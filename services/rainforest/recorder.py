@@ -1,5 +1,5 @@
 """The poller's recorder: readings are queued in memory and, every ``flush_interval_s``,
-counted in Redis in one script call, then written to the log files.
+counted in Redis (one script call per 500 readings), then queued for the log writer.
 
 Redis decides what is written: a reading is written only if the poller still holds the lease
 on the user's shard (a poller that lost a shard can never append to its users' files) and it
@@ -29,6 +29,8 @@ from shared.logging import get_logger
 __all__ = ["Recorder"]
 
 log = get_logger("forklift.rainforest.recorder")
+
+COUNT_CHUNK = 500  # readings per script call: a bounded pause for Redis and for our loop
 
 
 class Recorder:
@@ -60,22 +62,27 @@ class Recorder:
         self._pending.append((shard, reading, json.dumps(reading), polled_at))
 
     async def _count(self, batch: list[tuple[int, dict[str, Any], str, float]]) -> str:
+        """One letter per reading (see ``UserStore.record_batch``); when Redis does not
+        answer, 'A' for the readings whose lease is still valid here, else 'F'."""
         tokens = {shard: lease.token for shard, lease in self.leases.items()}
+        codes = ""
         try:
-            return await self.store.record_batch(tokens, batch)
+            for start in range(0, len(batch), COUNT_CHUNK):
+                codes += await self.store.record_batch(tokens, batch[start : start + COUNT_CHUNK])
+            return codes
         except (RedisError, OSError) as e:
             now = asyncio.get_running_loop().time()
-            codes = "".join(
+            uncounted = "".join(
                 "A" if (lease := self.leases.get(shard)) and lease.valid(now) else "F"
-                for shard, _, _, _ in batch
+                for shard, _, _, _ in batch[len(codes) :]
             )
             log.error(
                 "rainforest.record.redis_failed",
                 error=f"{type(e).__name__}: {e}",
-                written_uncounted=codes.count("A"),
-                dropped=codes.count("F"),
+                written_uncounted=uncounted.count("A"),
+                dropped=uncounted.count("F"),
             )
-            return codes
+            return codes + uncounted
 
     async def _from_api(self) -> list[tuple[str, str]]:
         """Lines the API left in Redis for the shards this poller holds."""
@@ -87,8 +94,9 @@ class Recorder:
                     lines.append((log_file_of(json.loads(line)), line))
         return lines
 
-    async def flush(self) -> int:
-        """Count the queued readings, write the counted ones and the API's; returns lines."""
+    async def flush(self, *, written: bool = False) -> int:
+        """Count the queued readings and queue the counted ones and the API's for the log
+        writer (with ``written``, also wait until they are on disk); returns the lines."""
         async with self._lock:
             batch, self._pending = self._pending, []
             lines: list[tuple[str, str]] = []
@@ -103,14 +111,16 @@ class Recorder:
                 lines += await self._from_api()
             except (RedisError, OSError) as e:
                 log.error("rainforest.record.inbox_failed", error=f"{type(e).__name__}: {e}")
-            written = await self.writer.write(lines)
-            self.logged += written
-            if written and self.heartbeat is not None:
+            self.writer.submit(lines)
+            self.logged += len(lines)
+            if lines and self.heartbeat is not None:
                 try:
-                    await self.heartbeat.count("rows", written)
+                    await self.heartbeat.count("rows", len(lines))
                 except (RedisError, OSError):
                     pass  # the ops counter only; the readings are counted and written
-            return written
+        if written:
+            await self.writer.drain()
+        return len(lines)
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
@@ -133,9 +143,9 @@ class Recorder:
         self._task = asyncio.create_task(self._run(), name="rainforest-recorder")
 
     async def close(self) -> None:
-        """Stop the flusher after its in-flight flush, then flush what is left."""
+        """Stop the flusher after its in-flight flush, then flush and write what is left."""
         self._stopping.set()
         if self._task is not None:
             await self._task
             self._task = None
-        await self.flush()
+        await self.flush(written=True)

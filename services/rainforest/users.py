@@ -72,25 +72,35 @@ local function count(user, recent, key, eagle, polled, line, keep)
   return 'A'
 end
 """
-# A poller's batch. KEYS: one lease per shard in the batch, then (user, recent) per reading.
-# ARGV: #shards, keep, one token per shard, then (shard index, dedupe key, eagle_time,
-# polled_at, line) per reading. Returns one letter per reading: A, S, D or 'F' (fenced: the
+# A poller's batch, as strings (one argument per list rather than several per reading:
+# packing arguments is most of the client's cost). ARGV: keep, user key prefix, recent key
+# prefix, lease key prefix, "shard token" lines (the caller's leases), then one line per
+# reading: "shard<TAB>dedupe key<TAB>eagle_time<TAB>polled_at<TAB>JSON line". Keys are named
+# from the prefixes (the cloud id is the dedupe key's first part), so this needs a single
+# Redis server (not Cluster). Returns one letter per reading: A, S, D or 'F' (fenced: the
 # caller's lease on that shard is gone, the reading is dropped).
 RECORD_BATCH_LUA = (
     COUNT_LUA
     + """
-local nshards, keep = tonumber(ARGV[1]), tonumber(ARGV[2])
-local held = {}
-for i = 1, nshards do held[i] = redis.call('GET', KEYS[i]) == ARGV[2 + i] end
-local out = {}
-local k, a = nshards, 2 + nshards
-for i = 1, (#ARGV - a) / 5 do
-  if held[tonumber(ARGV[a + 1])] then
-    out[i] = count(KEYS[k + 1], KEYS[k + 2], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], keep)
-  else
-    out[i] = 'F'
+local keep, user_prefix, recent_prefix, lease_prefix =
+  tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
+local tokens, held = {}, {}
+for shard, token in string.gmatch(ARGV[5], '(%d+) ([^\\n]+)') do tokens[shard] = token end
+local out, n = {}, 0
+for record in string.gmatch(ARGV[6], '[^\\n]+') do
+  local shard, key, eagle, polled, line =
+    string.match(record, '^(%d+)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t(.*)$')
+  if held[shard] == nil then
+    held[shard] = tokens[shard] ~= nil and redis.call('GET', lease_prefix .. shard) == tokens[shard]
   end
-  k, a = k + 2, a + 5
+  n = n + 1
+  if held[shard] then
+    local cloud_id = string.match(key, '^[^|]*')
+    out[n] = count(user_prefix .. cloud_id, recent_prefix .. cloud_id, key, eagle, polled,
+                   line, keep)
+  else
+    out[n] = 'F'
+  end
 end
 return table.concat(out)
 """
@@ -317,16 +327,14 @@ class UserStore:
         (see RECORD_BATCH_LUA)."""
         if not readings:
             return ""
-        shards = sorted({shard for shard, _, _, _ in readings})
-        index = {shard: i + 1 for i, shard in enumerate(shards)}
-        keys = [lease_key(shard) for shard in shards]
-        args: list[Any] = [len(shards), RECENT_READINGS - 1]
-        args += [tokens.get(shard, "") for shard in shards]
-        for shard, reading, line, polled_at in readings:
-            cloud_id = reading["cloud_id"]
-            keys += [user_key(cloud_id), recent_key(cloud_id)]
-            args += [index[shard], dedupe_key(reading), reading["eagle_time"], polled_at, line]
-        return _text(await self._record_batch(keys=keys, args=args))
+        shards = {shard for shard, _, _, _ in readings}
+        payload = "\n".join(
+            f"{shard}\t{dedupe_key(reading)}\t{reading['eagle_time']}\t{polled_at}\t{line}"
+            for shard, reading, line, polled_at in readings
+        )
+        held = "\n".join(f"{shard} {tokens[shard]}" for shard in shards if shard in tokens)
+        args = [RECENT_READINGS - 1, user_key(""), recent_key(""), lease_key(""), held, payload]
+        return _text(await self._record_batch(keys=[], args=args))
 
     async def record_remote(self, reading: dict[str, Any], line: str, shard: int) -> bool:
         """Count a reading fetched outside its poller and queue its line for the holder of
