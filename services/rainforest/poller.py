@@ -148,6 +148,9 @@ class Poller:
         self._main: asyncio.Task[None] | None = None
         self._summary: dict[str, Any] = {}
         self._beats = 0
+        self._polled_at: dict[str, float] = {}  # cloud_id -> Unix time of its last poll here
+        self._beaten = asyncio.Event()  # set and cleared after each beat: wakes waiting users
+        self._stopping = False
         self._beat_errors = 0
 
     @property
@@ -317,7 +320,7 @@ class Poller:
     async def _sync_loop(self) -> None:
         """Start/stop users as shards come and records change, apart from the beat (so a big
         hand-over never delays lease renewals) and in chunks (so polls go on meanwhile)."""
-        while True:
+        while not self._stopping:
             await self._sync_wake.wait()
             self._sync_wake.clear()
             try:
@@ -380,7 +383,9 @@ class Poller:
         shard = shard_of(cloud_id, self.settings.shards)
         period = self.settings.poll_period_s
         spread = start_offset_s(cloud_id, 1.0)
-        polled_at = float(raw.get("polled_at") or 0)
+        # Redis has the last flushed poll; this process may know a later one (a shard lost for
+        # a moment and taken back: its last readings were not counted)
+        polled_at = max(float(raw.get("polled_at") or 0), self._polled_at.get(cloud_id, 0.0))
         if polled_at <= 0:
             delay, late_by = spread * period, 0.0  # never polled: spread over the period
         elif polled_at + period > now:
@@ -408,7 +413,7 @@ class Poller:
             if state == "stop" or failures < 0 or user.state(self.leases, loop.time()) == "stop":
                 return
             if state == "wait":  # no poll without a confirmed lease; the next beat decides
-                await asyncio.sleep(self.settings.heartbeat_interval_s / 4)
+                await self._beaten.wait()
                 continue
             interval = (
                 backoff_s(failures, self.settings.poll_period_s, self.settings.backoff_cap_s)
@@ -425,7 +430,7 @@ class Poller:
         self.total_polls += 1
         self.lateness.append((now, late_s))
         self.polls[user.cloud_id].append(now)
-        polled_at = time.time()
+        polled_at = self._polled_at[user.cloud_id] = time.time()
         settings = self.settings
         user.in_flight = True
         try:
@@ -466,7 +471,7 @@ class Poller:
     async def _run(self) -> None:
         interval = self.settings.heartbeat_interval_s
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stopping:
             started = loop.time()
             try:
                 await self.beat()
@@ -486,6 +491,8 @@ class Poller:
                         shards_held=len(self.leases),
                     )
             self._expire(loop.time())
+            self._beaten.set()
+            self._beaten.clear()
             await asyncio.sleep(max(0.0, started + interval - loop.time()))
 
     def start(self) -> None:
@@ -500,10 +507,11 @@ class Poller:
     async def stop(self) -> None:
         """Leave gracefully: stop polling (in-flight polls finish), flush, release every
         lease and leave the membership, so the others take over at their next beat."""
+        self._stopping = True  # ends the loops even if a cancellation were lost in a library
         for task in (self._main, self._syncer):
             if task is not None:
                 task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+                await asyncio.wait({task}, timeout=self.settings.lease_ttl_s)
         for task in list(self._drains.values()):
             task.cancel()
         for lease in self.leases.values():
