@@ -148,6 +148,7 @@ class Poller:
         self._main: asyncio.Task[None] | None = None
         self._summary: dict[str, Any] = {}
         self._beats = 0
+        self._unconfirmed = 0
         self._polled_at: dict[str, float] = {}  # cloud_id -> Unix time of its last poll here
         self._beaten = asyncio.Event()  # set and cleared after each beat: wakes waiting users
         self._stopping = False
@@ -219,7 +220,8 @@ class Poller:
         """One beat script call; applies renewals, losses and acquisitions to ``leases``."""
         loop = asyncio.get_running_loop()
         sent = loop.time()
-        async with asyncio.timeout(self.settings.lease_ttl_s / 2):
+        # a late answer still counts (Redis did renew): only a lost connection ends the call
+        async with asyncio.timeout(self.settings.lease_ttl_s):
             result = await self.membership.beat(renew, release=release, acquire=acquire, info=info)
         # valid by our clock until before Redis can expire it (margin: half a beat)
         valid_until = sent + self.settings.lease_ttl_s - self.settings.heartbeat_interval_s / 2
@@ -260,13 +262,13 @@ class Poller:
         }
 
     def _expire(self, now: float) -> None:
-        """Drop the leases this poller could not renew in time (Redis slow or away): from now
-        on another poller may hold them."""
-        expired = [shard for shard, lease in self.leases.items() if not lease.valid(now)]
-        if expired:
-            log.warning("rainforest.poller.leases_expired", shards=len(expired))
-        for shard in expired:
-            self._drop(shard)
+        """Note the leases this poller could not renew in time (Redis slow or away, or this
+        loop too busy to beat): their users pause (no poll without a confirmed lease) but are
+        not dropped; the next renewal that gets through resumes them, or reports them lost."""
+        unconfirmed = sum(1 for lease in self.leases.values() if not lease.valid(now))
+        if unconfirmed and not self._unconfirmed:
+            log.warning("rainforest.poller.leases_unconfirmed", shards=unconfirmed)
+        self._unconfirmed = unconfirmed
 
     def _drop(self, shard: int) -> None:
         """Forget a shard at once (lease gone): its users stop, their queued readings will be
