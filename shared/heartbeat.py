@@ -10,6 +10,9 @@ error, totals). A worker also lists the jobs it is running in
 
 Beats are best effort: while Redis is unreachable the process keeps working and beats again
 when Redis answers.
+
+A process may add its own figures to its record with ``annotate()`` (the rainforest poller:
+its shards, users and poll lateness); the ops status shows them as the process's ``info``.
 """
 
 from __future__ import annotations
@@ -97,6 +100,13 @@ class Heartbeat:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hincrby(self.key, f"count:{name}", amount)
             pipe.hincrby(SERVICE_PREFIX + self.service, f"count:{name}", amount)
+            await pipe.execute()
+
+    async def annotate(self, **info: Any) -> None:
+        """Publish this process's own figures (``info:<name>`` fields of its record)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.key, mapping={f"info:{k}": str(v) for k, v in info.items()})
+            pipe.expire(self.key, int(self.interval_s * 3) + 1)
             await pipe.execute()
 
     async def job_ok(self, job: str) -> None:
@@ -218,6 +228,11 @@ async def read_service_status(redis: Redis, services: Iterable[str]) -> list[Ser
                         "jobs_ok": int(record.get("jobs_ok", 0)),
                         "jobs_failed": int(record.get("jobs_failed", 0)),
                         "counters": _counters(record),
+                        "info": {
+                            k.removeprefix("info:"): v
+                            for k, v in record.items()
+                            if k.startswith("info:")
+                        },
                     }
                 )
         totals = _decode_hash(await redis.hgetall(SERVICE_PREFIX + service))

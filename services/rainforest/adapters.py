@@ -1,16 +1,19 @@
 """Gateway clients: one fetch per adapter, each bounded by a timeout, every failure wrapped in a
-GatewayError subclass (BadCredentials, BadReply)."""
+GatewayError subclass (BadCredentials, BadReply). Connections are kept alive and reused by the
+caller's session."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import aiohttp
 from aioeagle import EagleHub
 from aioeagle.electric_meter import ElectricMeter
 from aioeagle.errors import BadAuth
+from yarl import URL
 
 from services.rainforest.errors import BadCredentials, BadReply, GatewayError
 from services.rainforest.readings import parse_relay_reply, reading_from_eagle200
@@ -18,6 +21,18 @@ from services.rainforest.readings import parse_relay_reply, reading_from_eagle20
 __all__ = ["Gateway", "fetch_reading", "RELAY_COMMAND"]
 
 RELAY_COMMAND = "<Command><Name>get_instantaneous_demand</Name></Command>"
+_RELAY_BODY = RELAY_COMMAND.encode()
+
+
+@lru_cache(maxsize=16)
+def _relay_endpoint(relay_url: str) -> URL:
+    """The relay's post_manager URL, parsed once rather than on every poll."""
+    return URL(f"{relay_url.rstrip('/')}/cgi-bin/post_manager")
+
+
+@lru_cache(maxsize=16)
+def _request_timeout(timeout_s: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=timeout_s)
 
 
 class Gateway:
@@ -35,17 +50,21 @@ class Gateway:
 
 
 async def _fetch_relay(
-    session: aiohttp.ClientSession, relay_url: str, gw: Gateway
+    session: aiohttp.ClientSession, relay_url: str, gw: Gateway, timeout_s: float
 ) -> dict[str, Any]:
     headers = {"Cloud-ID": gw.cloud_id, "User": gw.user, "Password": gw.secret}
     async with session.post(
-        f"{relay_url.rstrip('/')}/cgi-bin/post_manager", data=RELAY_COMMAND, headers=headers
+        _relay_endpoint(relay_url),
+        data=_RELAY_BODY,
+        headers=headers,
+        timeout=_request_timeout(timeout_s),  # the whole request, body included
     ) as response:
         if response.status in (401, 403):
             raise BadCredentials(f"relay answered HTTP {response.status}")
         if response.status != 200:
             raise GatewayError(f"relay answered HTTP {response.status}")
-        body = await response.text()
+        # decoded here: aiohttp's text() would guess the charset when the reply names none
+        body = (await response.read()).decode("utf-8", "replace")
     return parse_relay_reply(gw.cloud_id, body, datetime.now(UTC))
 
 
@@ -68,10 +87,10 @@ async def fetch_reading(
 ) -> dict[str, Any]:
     """One normalized reading from ``gw``, within ``timeout_s``."""
     try:
-        async with asyncio.timeout(timeout_s):
-            if gw.adapter == "eagle200":
+        if gw.adapter == "eagle200":
+            async with asyncio.timeout(timeout_s):  # aioeagle sets no timeout of its own
                 return await _fetch_eagle200(session, gw)
-            return await _fetch_relay(session, relay_url, gw)
+        return await _fetch_relay(session, relay_url, gw, timeout_s)
     except BadAuth:
         raise BadCredentials("gateway answered HTTP 401") from None
     except TimeoutError:

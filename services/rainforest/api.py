@@ -1,9 +1,11 @@
-"""The rainforest HTTP API (aiohttp) and, unless ``background=False``, the poller in-process.
+"""The rainforest HTTP API (aiohttp) and, unless ``background=False``, a poller in-process
+(one member of the sharded pollers, see ``poller``).
 
 Every route but ``GET /api/health`` needs ``Authorization: Bearer <token>``
 (FORKLIFT_RAINFOREST_API_TOKEN, a comma-separated list allowed): 401 without, 403 with a
 wrong token. Errors are JSON ``{"error": ..., "field": ...}``. No response ever contains a
-gateway secret.
+gateway secret. ``GET /api/event`` counts its reading in Redis and leaves the line for the
+poller holding the user's shard to write, so a user's file only ever has that one writer.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from typing import Any
 
 import aiohttp
@@ -18,9 +21,10 @@ from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from services.rainforest.adapters import fetch_reading
 from services.rainforest.errors import BadCredentials, BadUserInput, GatewayError, UserNotFound
-from services.rainforest.logfiles import LogWriter
-from services.rainforest.poller import Poller, Recorder
+from services.rainforest.ownership import shard_of
+from services.rainforest.poller import Poller, running_poller
 from services.rainforest.settings import RainforestSettings
 from services.rainforest.users import UserStore, validate_cloud_id
 from shared.errors import ConfigError
@@ -34,7 +38,9 @@ settings_cls = RainforestSettings
 log = get_logger("forklift.rainforest.api")
 
 STORE = web.AppKey("store", UserStore)
-POLLER = web.AppKey("poller", Poller)
+POLLER = web.AppKey("poller", Poller | None)
+SESSION = web.AppKey("session", aiohttp.ClientSession)
+SETTINGS = web.AppKey("settings", RainforestSettings)
 TOKENS = web.AppKey("tokens", list)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -121,26 +127,30 @@ async def health(request: web.Request) -> web.Response:
         {
             "status": "ok",
             "redis": "ok",
-            "poller": "running" if poller.running else "off",
-            "users_polled": poller.users_polled,
+            "poller": "running" if poller is not None and poller.running else "off",
+            "poller_id": poller.member if poller is not None else None,
+            "users_polled": poller.users_polled if poller is not None else 0,
         }
     )
 
 
 async def get_event(request: web.Request) -> web.Response:
-    """Fetch a reading now, log it (unless a duplicate) and return it."""
-    store = request.app[STORE]
+    """Fetch a reading now, count it (unless a duplicate) and return it; the user's poller
+    writes its line at its next flush."""
+    store, settings = request.app[STORE], request.app[SETTINGS]
     cloud_id = _cloud_id(request)
     raw = await store.raw(cloud_id)
     if not raw:
         raise UserNotFound(f"no user {cloud_id}")
     gateway = store.gateway(raw)
     try:
-        reading = await request.app[POLLER].poll_once(gateway)
+        reading = await fetch_reading(
+            request.app[SESSION], settings.relay_url, gateway, settings.request_timeout_s
+        )
     except BadCredentials as e:
         await store.set_status(cloud_id, "auth_failed", str(e))
         raise
-    await request.app[POLLER].recorder.flush()  # counters visible to the next GET right away
+    await store.record_remote(reading, json.dumps(reading), shard_of(cloud_id, settings.shards))
     return web.json_response(reading)
 
 
@@ -158,26 +168,23 @@ async def create_app(
         middlewares=[error_middleware, auth_middleware], client_max_size=settings.max_body_bytes
     )
     app[TOKENS] = tokens
+    app[SETTINGS] = settings
 
     async def clients(app: web.Application) -> Any:
         redis = Redis.from_url(core.redis_url or "", socket_timeout=core.network_timeout_s)
         connector = aiohttp.TCPConnector(limit=settings.concurrency, ttl_dns_cache=300)
-        session = aiohttp.ClientSession(connector=connector)
-        store = UserStore(redis, fernet)
-        writer = LogWriter(settings.logs_path(core), settings.max_open_files)
-        # counts readings on the heartbeat record `forklift serve` keeps for this process
-        heartbeat = Heartbeat(redis, "rainforest")
-        recorder = Recorder(store, writer, settings.flush_interval_s, heartbeat)
-        app[STORE] = store
-        app[POLLER] = Poller(settings, store, recorder, session)
-        recorder.start()
-        if background:
-            app[POLLER].start()
-        yield
-        await app[POLLER].stop()
-        await recorder.close()
-        await session.close()
-        await redis.aclose()
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(redis.aclose)
+            session = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
+            store = UserStore(redis, fernet)
+            app[STORE], app[SESSION], app[POLLER] = store, session, None
+            if background:
+                # counts readings on the heartbeat record `forklift serve` keeps for this process
+                heartbeat = Heartbeat(redis, "rainforest")
+                app[POLLER] = await stack.enter_async_context(
+                    running_poller(core, settings, store, session, heartbeat)
+                )
+            yield
 
     app.cleanup_ctx.append(clients)
     app.router.add_get(HEALTH_PATH, health)

@@ -1,5 +1,6 @@
-"""The rainforest service in ``forklift demo``: the API+poller and the rotation worker, users on
-the EAGLE simulator, a closed hour of readings to rotate, and the check."""
+"""The rainforest service in ``forklift demo``: the API with one poller, a second poller (the two
+share the users), the rotation worker, users on the EAGLE simulator, a closed hour of readings
+to rotate, and the check."""
 
 from __future__ import annotations
 
@@ -18,7 +19,11 @@ from services.rainforest.users import INDEX_KEY, UserStore, user_key
 from shared.aws import aws_client
 from shared.demo import DEMO_EAGLE_DEVICES, CheckResult, DemoContext
 
-PROCESSES: tuple[tuple[str, ...], ...] = (("serve", "rainforest"), ("worker", "rainforest"))
+PROCESSES: tuple[tuple[str, ...], ...] = (
+    ("serve", "rainforest"),
+    ("rainforest", "poll"),
+    ("worker", "rainforest"),
+)
 DEMO_USERS = 24
 DEMO_BUCKET = "forklift-rainforest"
 

@@ -9,6 +9,9 @@ __all__ = [
     "BadReply",
     "UserNotFound",
     "BadUserInput",
+    "PollerConfigError",
+    "S3Unavailable",
+    "RotationBusy",
 ]
 
 
@@ -43,3 +46,17 @@ class BadUserInput(RainforestError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class PollerConfigError(RainforestError):
+    """This poller's settings disagree with the running pollers' (e.g. the shard count)."""
+
+    exit_code = 2
+
+
+class S3Unavailable(RainforestError):
+    """S3 did not answer or refused a request: the rotation run stops, files stay on disk."""
+
+
+class RotationBusy(RainforestError):
+    """Another rotation run holds the rotation lock."""

@@ -1,33 +1,67 @@
-"""The six-second poller: one asyncio task per active user, starts spread over the period,
-bounded concurrency, a timeout per request, per-user backoff and auth pause.
+"""The six-second poller, sharded among any number of poller processes through Redis.
 
-State per user: ``ok`` (polling every period), ``backoff`` (timeouts, 5xx, garbage: the wait
-doubles per failure up to ``backoff_cap_s``), ``auth_failed`` (not polled until the user record
-changes). The poller reloads users when ``rainforest:version`` changes (checked every period).
+Every ``heartbeat_interval_s`` the poller beats (``membership.Membership``): it renews its shard
+leases, hands over the shards it no longer owns and takes those it now owns. Ownership is
+rendezvous hashing over the live members (``ownership``), so pollers agree without talking to
+each other, and a lease per shard makes sure two of them never poll one user at once: a
+poller polls a user only while its lease on the user's shard is valid by its own clock, which
+ends before Redis can give the lease to anyone else. A shard handed over is drained first (no
+new polls, in-flight polls finish, their readings flushed), then released; the next owner
+starts each user a period after its last poll (``polled_at`` in the user record), or at once,
+spread over one beat, if that is already past. A crashed poller's leases expire after
+``lease_ttl_s``; the others take its shards within a beat after that, so no user goes longer
+than poll period + heartbeat timeout without a poll.
+
+Within a poller: one asyncio task per user, first polls spread over the period, at most
+``concurrency`` requests in flight, a timeout per request. State per user: ``ok`` (polling every
+period), ``backoff`` (timeouts, 5xx, garbage: the wait doubles per failure up to
+``backoff_cap_s``), ``auth_failed`` (not polled until the user record changes). Users are
+reloaded when ``rainforest:version`` changes (checked every beat).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
+import socket
 import time
 import zlib
 from collections import defaultdict, deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from redis.exceptions import RedisError
 
 from services.rainforest.adapters import Gateway, fetch_reading
-from services.rainforest.errors import BadCredentials, RainforestError
+from services.rainforest.errors import BadCredentials, PollerConfigError, RainforestError
 from services.rainforest.logfiles import LogWriter
-from services.rainforest.readings import dedupe_key, get_wait_time
+from services.rainforest.membership import Lease, Membership
+from services.rainforest.ownership import owned_shards, shard_of
+from services.rainforest.readings import get_wait_time
+from services.rainforest.recorder import Recorder
 from services.rainforest.settings import RainforestSettings
 from services.rainforest.users import UserStore
 from shared.heartbeat import Heartbeat
 from shared.logging import get_logger
+from shared.settings import CoreSettings
 
-__all__ = ["Recorder", "Poller", "backoff_s", "start_offset_s"]
+__all__ = [
+    "Poller",
+    "running_poller",
+    "backoff_s",
+    "start_offset_s",
+    "default_poller_id",
+    "percentile",
+]
 
 log = get_logger("forklift.rainforest.poller")
+
+STATS_WINDOW_S = 60.0
+SYNC_CHUNK = 500  # users read and started per step
 
 
 def backoff_s(failures: int, period_s: float, cap_s: float) -> float:
@@ -40,77 +74,38 @@ def start_offset_s(cloud_id: str, period_s: float) -> float:
     return (zlib.crc32(cloud_id.encode()) % 10_000) / 10_000 * period_s
 
 
-class Recorder:
-    """Logs a reading unless it repeats the user's last one (same cloud_id, meter, eagle_time).
+def default_poller_id() -> str:
+    """``<host>-<pid>-<random>``: a restarted process is a new member."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
 
-    Lines and Redis counters are batched: ``flush()`` (every ``flush_interval_s`` once
-    started) writes the queued lines and counts the readings in one pipeline."""
 
-    def __init__(
-        self,
-        store: UserStore,
-        writer: LogWriter,
-        flush_interval_s: float,
-        heartbeat: Heartbeat | None = None,
-    ) -> None:
-        self.store = store
-        self.heartbeat = heartbeat
-        self.writer = writer
-        self.flush_interval_s = flush_interval_s
-        self._last: dict[str, str] = {}
-        self._uncounted: list[dict[str, Any]] = []
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+def percentile(ordered: list[float], q: float) -> float:
+    """The ``q`` quantile of an already sorted list (nan when empty)."""
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
-    async def record(self, reading: dict[str, Any]) -> bool:
-        cloud_id = reading["cloud_id"]
-        if cloud_id not in self._last:
-            previous = await self.store.last_reading(cloud_id)
-            self._last[cloud_id] = dedupe_key(previous) if previous else ""
-        key = dedupe_key(reading)
-        if self._last[cloud_id] == key:
-            return False
-        self._last[cloud_id] = key
-        self.writer.append(reading)
-        self._uncounted.append(reading)
-        return True
 
-    async def flush(self) -> None:
-        """Write queued lines, then count their readings in Redis."""
-        batch, self._uncounted = self._uncounted, []
-        await self.writer.flush()
-        if batch:
-            await self.store.record_many(batch)
-            if self.heartbeat is not None:
-                await self.heartbeat.count("rows", len(batch))
+@dataclass
+class _User:
+    cloud_id: str
+    shard: int
+    lease: Lease  # the lease the task was started under: it polls only while that one holds
+    stamp: str  # updated_at of the record the task was started from
+    task: asyncio.Task[None] | None = None
+    in_flight: bool = False
+    stopped: bool = False
 
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await asyncio.wait_for(self._stopping.wait(), self.flush_interval_s)
-            except TimeoutError:
-                pass
-            try:
-                await self.flush()
-            except Exception as e:  # noqa: BLE001 - keep flushing; a failed batch's counters are lost
-                log.error("rainforest.record.flush_failed", error=f"{type(e).__name__}: {e}")
-
-    def start(self) -> None:
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._run(), name="rainforest-recorder")
-
-    async def close(self) -> None:
-        """Stop the flusher after its in-flight flush, flush the rest, close the files."""
-        self._stopping.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
-        await self.flush()
-        await self.writer.close()
+    def state(self, leases: dict[int, Lease], now: float) -> str:
+        """ "stop" (stopped, or its lease was handed over or replaced), "wait" (the lease is
+        not confirmed right now: Redis slow or away) or "poll"."""
+        lease = self.lease
+        if self.stopped or leases.get(self.shard) is not lease or lease.draining:
+            return "stop"
+        return "poll" if lease.valid(now) else "wait"
 
 
 class Poller:
-    """Polls every active user; ``lateness_s`` keeps each poll's delay past its due time."""
+    """Polls the users of the shards it holds; ``lateness`` keeps (time, delay past due) per
+    poll for the last minute, ``polls`` the recent start times per user."""
 
     def __init__(
         self,
@@ -118,17 +113,46 @@ class Poller:
         store: UserStore,
         recorder: Recorder,
         session: aiohttp.ClientSession,
+        heartbeat: Heartbeat | None = None,
+        member: str | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.recorder = recorder
         self.session = session
-        self._semaphore = asyncio.Semaphore(settings.concurrency)
-        self._tasks: dict[str, tuple[str, asyncio.Task[None]]] = {}
-        self._main: asyncio.Task[None] | None = None
+        self.heartbeat = heartbeat
+        self.member = member or settings.poller_id or default_poller_id()
+        self.membership = Membership(
+            store.redis, self.member, settings.shards, settings.lease_ttl_s
+        )
+        self.leases: dict[int, Lease] = recorder.leases
+        self.members: list[str] = []
+        self.started = time.time()
         self.failed_polls = 0
-        self.lateness_s: deque[float] = deque(maxlen=200_000)
-        self.polls: defaultdict[str, deque[float]] = defaultdict(lambda: deque(maxlen=100))
+        self.total_polls = 0
+        self.moved_in = 0
+        self.lateness: deque[tuple[float, float]] = deque(maxlen=250_000)
+        self.polls: defaultdict[str, deque[float]] = defaultdict(lambda: deque(maxlen=20))
+        self._semaphore = asyncio.Semaphore(settings.concurrency)
+        self._users: dict[str, _User] = {}
+        self._by_shard: defaultdict[int, dict[str, _User]] = defaultdict(dict)
+        self._directory: dict[int, list[str]] = {}
+        self._unsynced: set[int] = set()  # acquired shards whose users are not started yet
+        self._moved: set[int] = set()  # of those, the ones taken from another poller
+        self._resync = False
+        self._sync_wake = asyncio.Event()
+        self._syncer: asyncio.Task[None] | None = None
+        self._releasing: dict[int, str] = {}
+        self._drains: dict[int, asyncio.Task[None]] = {}
+        self._version: int | None = None
+        self._main: asyncio.Task[None] | None = None
+        self._summary: dict[str, Any] = {}
+        self._beats = 0
+        self._unconfirmed = 0
+        self._polled_at: dict[str, float] = {}  # cloud_id -> Unix time of its last poll here
+        self._beaten = asyncio.Event()  # set and cleared after each beat: wakes waiting users
+        self._stopping = False
+        self._beat_errors = 0
 
     @property
     def running(self) -> bool:
@@ -137,101 +161,400 @@ class Poller:
 
     @property
     def users_polled(self) -> int:
-        return len(self._tasks)
+        return sum(1 for user in self._users.values() if user.task and not user.task.done())
 
-    async def reload(self) -> None:
-        """Start/stop/restart user tasks to match Redis (a changed record restarts its task)."""
-        cloud_ids = await self.store.cloud_ids()
-        wanted = {
-            cloud_id: raw
-            for cloud_id, raw in zip(cloud_ids, await self.store.raw_many(cloud_ids), strict=True)
-            if raw.get("active") == "1" and raw.get("status") not in ("auth_failed", "error")
+    # --- membership and shards -------------------------------------------------------------
+
+    async def beat(self) -> None:
+        """One membership beat: renew and release (first: that is what must not be late),
+        then take the shards the live members leave to this poller, drain those they don't,
+        and start/stop users to match."""
+        if self._beats % 5 == 0:
+            self._summary = self.summary()
+        self._beats += 1
+        renew = {shard: lease.token for shard, lease in self.leases.items()}
+        result = await self._call_beat(renew, self._releasing, [], self._info())
+        released, self._releasing = self._releasing, {}
+        self.members = result.members
+        wanted = owned_shards(self.member, result.members, self.settings.shards)
+        to_acquire = sorted(wanted - self.leases.keys() - self._drains.keys())
+        acquired: dict[int, str] = {}
+        # not on the first beat: pollers started together may not all be listed yet
+        if to_acquire and self._beats > 1:
+            acquired = (await self._call_beat({}, {}, to_acquire, None)).acquired
+        leaving = sorted(self.leases.keys() - wanted - self._drains.keys())
+        if leaving:
+            task = asyncio.create_task(self._drain(leaving), name=f"drain-{len(leaving)}")
+            self._drains.update(dict.fromkeys(leaving, task))
+        if acquired:
+            self._unsynced |= acquired.keys()
+            self._moved |= acquired.keys()
+            self._sync_wake.set()
+        if await self.store.version() != self._version:
+            self._resync = True
+            self._sync_wake.set()
+        if acquired or result.lost or released:
+            log.info(
+                "rainforest.poller.shards",
+                member=self.member,
+                members=len(result.members),
+                acquired=len(acquired),
+                released=len(released),
+                lost=len(result.lost),
+                shards=len(self.leases),
+                users=self.users_polled,
+            )
+        if self.heartbeat is not None and self._beats % 5 == 1:
+            await self.heartbeat.annotate(
+                poller_id=self.member, shards=len(self.leases), users=self.users_polled,
+                **{k: v for k, v in self._summary.items() if k.startswith("lateness")},
+            )  # fmt: skip
+
+    async def _call_beat(
+        self,
+        renew: dict[int, str],
+        release: dict[int, str],
+        acquire: list[int],
+        info: dict[str, Any] | None,
+    ) -> Any:
+        """One beat script call; applies renewals, losses and acquisitions to ``leases``."""
+        loop = asyncio.get_running_loop()
+        sent = loop.time()
+        # a late answer still counts (Redis did renew): only a lost connection ends the call
+        async with asyncio.timeout(self.settings.lease_ttl_s):
+            result = await self.membership.beat(renew, release=release, acquire=acquire, info=info)
+        # valid by our clock until before Redis can expire it (margin: half a beat)
+        valid_until = sent + self.settings.lease_ttl_s - self.settings.heartbeat_interval_s / 2
+        for shard in result.renewed:
+            if shard in self.leases:
+                self.leases[shard].valid_until = valid_until
+        for shard in result.lost:
+            log.warning("rainforest.poller.lease_lost", shard=shard)
+            self._drop(shard)
+        for shard, token in result.acquired.items():
+            self.leases[shard] = Lease(token, valid_until)
+        return result
+
+    def _info(self) -> dict[str, Any]:
+        return {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started": round(self.started, 3),
+            "last_beat": round(time.time(), 3),
+            "shards": len(self.leases),
+            "users": self.users_polled,
+            "polls_total": self.total_polls,
+            "failed_total": self.failed_polls,
+            "moved_in": self.moved_in,
+            **self._summary,
         }
-        for cloud_id in list(self._tasks):
-            stamp, task = self._tasks[cloud_id]
-            if cloud_id not in wanted or wanted[cloud_id].get("updated_at", "") != stamp:
-                task.cancel()
-                del self._tasks[cloud_id]
-        for cloud_id, raw in wanted.items():
-            if cloud_id not in self._tasks:
+
+    def summary(self) -> dict[str, Any]:
+        """Polls and lateness (ms) over the last minute."""
+        horizon = asyncio.get_running_loop().time() - STATS_WINDOW_S
+        recent = sorted(late for at, late in reversed(self.lateness) if at >= horizon)
+        return {
+            "polls_last_min": len(recent),
+            "lateness_p50_ms": round(percentile(recent, 0.5) * 1000, 1) if recent else 0,
+            "lateness_p99_ms": round(percentile(recent, 0.99) * 1000, 1) if recent else 0,
+            "lateness_max_ms": round(recent[-1] * 1000, 1) if recent else 0,
+            "late_polls_last_min": sum(1 for late in recent if late > 1.0),
+        }
+
+    def _expire(self, now: float) -> None:
+        """Note the leases this poller could not renew in time (Redis slow or away, or this
+        loop too busy to beat): their users pause (no poll without a confirmed lease) but are
+        not dropped; the next renewal that gets through resumes them, or reports them lost."""
+        unconfirmed = sum(1 for lease in self.leases.values() if not lease.valid(now))
+        if unconfirmed and not self._unconfirmed:
+            log.warning("rainforest.poller.leases_unconfirmed", shards=unconfirmed)
+        self._unconfirmed = unconfirmed
+
+    def _drop(self, shard: int) -> None:
+        """Forget a shard at once (lease gone): its users stop, their queued readings will be
+        refused by Redis."""
+        self.leases.pop(shard, None)
+        for user in self._shard_users(shard):
+            self._stop_user(user, wait=False)
+
+    async def _drain(self, shards: list[int]) -> None:
+        """Hand shards over: no new polls, in-flight ones finish and are flushed, then the
+        leases are released at the next beat."""
+        try:
+            leases = {s: lease for s in shards if (lease := self.leases.get(s)) is not None}
+            for lease in leases.values():
+                lease.draining = True
+            await self._stop_users([u for s in leases for u in self._shard_users(s)])
+            await self.recorder.flush(written=True)  # on disk before the next owner appends
+            for shard, lease in leases.items():
+                if self.leases.get(shard) is lease:
+                    del self.leases[shard]
+                    self._releasing[shard] = lease.token
+        finally:
+            for shard in shards:
+                self._drains.pop(shard, None)
+
+    def _shard_users(self, shard: int) -> list[_User]:
+        return list(self._by_shard.get(shard, {}).values())
+
+    def _stop_user(self, user: _User, wait: bool) -> asyncio.Task[None] | None:
+        """Stop a user's task: cancelled at once, or, with ``wait`` while a poll is in flight,
+        returned to be awaited (it ends after that poll)."""
+        if self._users.get(user.cloud_id) is user:
+            del self._users[user.cloud_id]
+            del self._by_shard[user.shard][user.cloud_id]
+        user.stopped = True
+        task = user.task
+        if task is None or task.done():
+            return None
+        if wait and user.in_flight:
+            return task
+        task.cancel()
+        return None
+
+    async def _stop_users(self, users: list[_User]) -> None:
+        """Stop ``users``, letting their in-flight polls finish."""
+        tasks = [task for user in users if (task := self._stop_user(user, wait=True))]
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --- users --------------------------------------------------------------------------------
+
+    async def _sync_loop(self) -> None:
+        """Start/stop users as shards come and records change, apart from the beat (so a big
+        hand-over never delays lease renewals) and in chunks (so polls go on meanwhile)."""
+        while not self._stopping:
+            await self._sync_wake.wait()
+            self._sync_wake.clear()
+            try:
+                await self._sync_users()
+            except (RedisError, OSError) as e:
+                log.error("rainforest.poller.sync_failed", error=f"{type(e).__name__}: {e}")
+                self._resync = True
+                await asyncio.sleep(self.settings.heartbeat_interval_s)
+                self._sync_wake.set()
+
+    async def _sync_users(self) -> None:
+        """Start the users of newly acquired shards; after a version change, re-read every
+        held shard's users and restart the changed ones."""
+        if self._resync or not self._directory:
+            self._resync = False
+            version = await self.store.version()
+            directory: dict[int, list[str]] = defaultdict(list)
+            for cloud_id in await self.store.cloud_ids():
+                directory[shard_of(cloud_id, self.settings.shards)].append(cloud_id)
+            self._directory, self._version = dict(directory), version
+            self._unsynced.clear()
+            shards = {s for s, lease in self.leases.items() if not lease.draining}
+        else:
+            shards, self._unsynced = self._unsynced, set()
+        moved_shards = shards & self._moved
+        self._moved -= shards
+        cloud_ids = [c for shard in sorted(shards) for c in self._directory.get(shard, [])]
+        listed = set(cloud_ids)
+        for shard in shards:
+            for user in self._shard_users(shard):
+                if user.cloud_id not in listed:  # deleted
+                    self._stop_user(user, wait=False)
+        for start in range(0, len(cloud_ids), SYNC_CHUNK):
+            chunk = cloud_ids[start : start + SYNC_CHUNK]
+            now = time.time()
+            for cloud_id, raw in zip(chunk, await self.store.raw_many(chunk), strict=True):
+                user = self._users.get(cloud_id)
+                wanted = raw.get("active") == "1" and raw.get("status") not in (
+                    "auth_failed",
+                    "error",
+                )
+                if user is not None and (not wanted or raw.get("updated_at", "") != user.stamp):
+                    self._stop_user(user, wait=False)
+                    user = None
+                lease = self.leases.get(shard_of(cloud_id, self.settings.shards))
+                if not wanted or user is not None or lease is None or lease.draining:
+                    continue
                 try:
                     gateway = self.store.gateway(raw)
                 except RainforestError as e:
                     await self._set_status(cloud_id, "error", str(e))
                     continue
-                task = asyncio.create_task(self._poll_user(gateway), name=f"poll-{cloud_id}")
-                self._tasks[cloud_id] = (raw.get("updated_at", ""), task)
-        log.info("rainforest.poller.reload", users=len(self._tasks))
+                self._start_user(gateway, raw, now, moved_shards)
+            await asyncio.sleep(0)  # let polls and beats run between chunks
 
-    async def poll_once(self, gateway: Gateway) -> dict[str, Any]:
-        """Fetch and record one reading (bounded by the semaphore and the request timeout)."""
-        async with self._semaphore:
-            reading = await fetch_reading(
-                self.session, self.settings.relay_url, gateway, self.settings.request_timeout_s
-            )
-        await self.recorder.record(reading)
-        return reading
+    def _start_user(
+        self, gateway: Gateway, raw: dict[str, str], now: float, moved_shards: set[int]
+    ) -> None:
+        cloud_id = gateway.cloud_id
+        shard = shard_of(cloud_id, self.settings.shards)
+        period = self.settings.poll_period_s
+        spread = start_offset_s(cloud_id, 1.0)
+        # Redis has the last flushed poll; this process may know a later one (a shard lost for
+        # a moment and taken back: its last readings were not counted)
+        polled_at = max(float(raw.get("polled_at") or 0), self._polled_at.get(cloud_id, 0.0))
+        if polled_at <= 0:
+            delay, late_by = spread * period, 0.0  # never polled: spread over the period
+        elif polled_at + period > now:
+            delay, late_by = min(period, polled_at + period - now), 0.0
+        else:  # overdue (its poller died or handed it over): catch up within one beat
+            delay = spread * self.settings.heartbeat_interval_s
+            late_by = now - (polled_at + period)
+        if shard in moved_shards and polled_at > 0:
+            self.moved_in += 1
+        user = _User(cloud_id, shard, self.leases[shard], raw.get("updated_at", ""))
+        user.task = asyncio.create_task(self._run_user(user, gateway, delay, late_by))
+        self._users[cloud_id] = self._by_shard[shard][cloud_id] = user
 
-    async def _poll_user(self, gateway: Gateway) -> None:
-        period_s = self.settings.poll_period_s
-        await asyncio.sleep(start_offset_s(gateway.cloud_id, period_s))
+    async def _run_user(self, user: _User, gateway: Gateway, delay: float, late_by: float) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time() + delay - late_by
+        await asyncio.sleep(delay)
         failures = 0
-        due_s = time.monotonic()
         while True:
-            started_s = time.monotonic()
-            self.lateness_s.append(started_s - due_s)
-            self.polls[gateway.cloud_id].append(started_s)
-            try:
-                await self.poll_once(gateway)
-            except BadCredentials as e:
-                log.warning("rainforest.poll.auth_failed", cloud_id=gateway.cloud_id, error=str(e))
-                await self._set_status(gateway.cloud_id, "auth_failed", str(e))
+            async with self._semaphore:
+                started = loop.time()
+                state = user.state(self.leases, started)
+                if state == "poll":
+                    failures = await self._poll(user, gateway, started - due, failures)
+            if state == "stop" or failures < 0 or user.state(self.leases, loop.time()) == "stop":
                 return
-            except Exception as e:  # noqa: BLE001 - one user's error never stops the poller
-                failures += 1
-                self.failed_polls += 1
-                if failures in (1, 5, 10) or failures % 100 == 0:
-                    log.warning(
-                        "rainforest.poll.failed",
-                        cloud_id=gateway.cloud_id,
-                        error=f"{type(e).__name__}: {e}",
-                        failures=failures,
-                    )
-                await self._set_status(gateway.cloud_id, "backoff", f"{failures} failures: {e}")
-                due_s = started_s + backoff_s(failures, period_s, self.settings.backoff_cap_s)
-                await asyncio.sleep(max(0.0, due_s - time.monotonic()))
-            else:
-                failures = 0
-                # due a period after this start: an overrun poll makes the next one late
-                due_s = started_s + period_s
-                await asyncio.sleep(get_wait_time(started_s, time.monotonic(), period_s))
+            if state == "wait":  # no poll without a confirmed lease; the next beat decides
+                await self._beaten.wait()
+                continue
+            interval = (
+                backoff_s(failures, self.settings.poll_period_s, self.settings.backoff_cap_s)
+                if failures
+                else self.settings.poll_period_s
+            )
+            # due an interval after this start: an overrun poll makes the next one late
+            due = started + interval
+            await asyncio.sleep(get_wait_time(started, loop.time(), interval))
 
-    async def _set_status(self, cloud_id: str, status: str, detail: str) -> None:
+    async def _poll(self, user: _User, gateway: Gateway, late_s: float, failures: int) -> int:
+        """One poll; returns the consecutive failures after it (-1: bad credentials, stop)."""
+        now = asyncio.get_running_loop().time()
+        self.total_polls += 1
+        self.lateness.append((now, late_s))
+        self.polls[user.cloud_id].append(now)
+        polled_at = self._polled_at[user.cloud_id] = time.time()
+        settings = self.settings
+        user.in_flight = True
         try:
-            await self.store.set_status(cloud_id, status, detail)
+            reading = await fetch_reading(
+                self.session, settings.relay_url, gateway, settings.request_timeout_s
+            )
+        except BadCredentials as e:
+            log.warning("rainforest.poll.auth_failed", cloud_id=user.cloud_id, error=str(e))
+            await self._set_status(user.cloud_id, "auth_failed", str(e), polled_at)
+            return -1
+        except Exception as e:  # noqa: BLE001 - one user's error never stops the poller
+            failures += 1
+            self.failed_polls += 1
+            if failures in (1, 5, 10) or failures % 100 == 0:
+                log.warning(
+                    "rainforest.poll.failed",
+                    cloud_id=user.cloud_id,
+                    error=f"{type(e).__name__}: {e}",
+                    failures=failures,
+                )
+            await self._set_status(user.cloud_id, "backoff", f"{failures} failures: {e}", polled_at)
+            return failures
+        finally:
+            user.in_flight = False
+        self.recorder.record(user.shard, reading, polled_at)
+        return 0
+
+    async def _set_status(
+        self, cloud_id: str, status: str, detail: str, polled_at: float | None = None
+    ) -> None:
+        try:
+            await self.store.set_status(cloud_id, status, detail, polled_at)
         except Exception as e:  # noqa: BLE001 - Redis trouble must not kill the user's task
             log.error("rainforest.poll.status_failed", cloud_id=cloud_id, error=str(e))
 
+    # --- life cycle ---------------------------------------------------------------------------
+
     async def _run(self) -> None:
-        version = None
-        while True:
+        interval = self.settings.heartbeat_interval_s
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            started = loop.time()
             try:
-                current = await self.store.version()
-                if current != version:
-                    await self.reload()
-                    version = current
-            except Exception as e:  # noqa: BLE001 - the poller never dies; retried next period
-                log.error("rainforest.poller.reload_failed", error=f"{type(e).__name__}: {e}")
-            await asyncio.sleep(self.settings.poll_period_s)
+                await self.beat()
+                if self._beat_errors:
+                    log.info("rainforest.poller.beat_recovered", failed_beats=self._beat_errors)
+                    self._beat_errors = 0
+            except PollerConfigError as e:
+                log.error("rainforest.poller.config", error=str(e))
+                raise
+            except (RedisError, OSError, TimeoutError) as e:
+                self._beat_errors += 1
+                if self._beat_errors in (1, 10) or self._beat_errors % 60 == 0:
+                    log.error(
+                        "rainforest.poller.beat_failed",
+                        error=f"{type(e).__name__}: {e}",
+                        failed_beats=self._beat_errors,
+                        shards_held=len(self.leases),
+                    )
+            self._expire(loop.time())
+            self._beaten.set()
+            self._beaten.clear()
+            await asyncio.sleep(max(0.0, started + interval - loop.time()))
 
     def start(self) -> None:
         self._main = asyncio.create_task(self._run(), name="rainforest-poller")
+        self._syncer = asyncio.create_task(self._sync_loop(), name="rainforest-poller-sync")
+
+    async def wait(self) -> None:
+        """Until the poll loop ends: only on a configuration error, which is raised here."""
+        if self._main is not None:
+            await asyncio.shield(self._main)
 
     async def stop(self) -> None:
-        tasks = [task for _, task in self._tasks.values()]
-        if self._main is not None:
-            tasks.append(self._main)
-        for task in tasks:
+        """Leave gracefully: stop polling (in-flight polls finish), flush, release every
+        lease and leave the membership, so the others take over at their next beat."""
+        self._stopping = True  # ends the loops even if a cancellation were lost in a library
+        for task in (self._main, self._syncer):
+            if task is not None:
+                task.cancel()
+                await asyncio.wait({task}, timeout=self.settings.lease_ttl_s)
+        for task in list(self._drains.values()):
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._tasks.clear()
+        for lease in self.leases.values():
+            lease.draining = True
+        await self._stop_users(list(self._users.values()))
+        try:
+            await self.recorder.flush(written=True)
+        finally:
+            tokens = {shard: lease.token for shard, lease in self.leases.items()}
+            self.leases.clear()
+            try:
+                async with asyncio.timeout(self.settings.lease_ttl_s):
+                    await self.membership.beat(
+                        {}, release={**self._releasing, **tokens}, leave=True
+                    )
+            except (RedisError, OSError, TimeoutError) as e:
+                log.error("rainforest.poller.leave_failed", error=f"{type(e).__name__}: {e}")
+
+
+@asynccontextmanager
+async def running_poller(
+    core: CoreSettings,
+    settings: RainforestSettings,
+    store: UserStore,
+    session: aiohttp.ClientSession,
+    heartbeat: Heartbeat | None = None,
+    *,
+    writer: LogWriter | None = None,
+    member: str | None = None,
+) -> AsyncIterator[Poller]:
+    """A started poller (and its recorder) writing under the configured log folder (or through
+    ``writer``); on exit it leaves the membership gracefully and flushes what is left."""
+    writer = writer or LogWriter(settings.logs_path(core))
+    recorder = Recorder(store, writer, settings.flush_interval_s, {}, heartbeat)
+    poller = Poller(settings, store, recorder, session, heartbeat, member)
+    recorder.start()
+    poller.start()
+    try:
+        yield poller
+    finally:
+        try:
+            await poller.stop()
+        finally:
+            await recorder.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cryptography.fernet import Fernet
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings
 
 from shared.errors import ConfigError
@@ -36,8 +36,18 @@ class RainforestSettings(BaseSettings):
     concurrency: int = Field(500, ge=1, le=20_000)
     request_timeout_s: float = Field(5.0, gt=0)
     backoff_cap_s: float = Field(300.0, gt=0)
-    max_open_files: int = Field(256, ge=1)
     flush_interval_s: float = Field(0.5, gt=0)
+    shards: int = Field(
+        1024, ge=1, le=65_536, description="Shards users are split into (same on every poller)"
+    )
+    heartbeat_interval_s: float = Field(1.0, gt=0, description="Poller membership beat")
+    heartbeat_timeout_s: float = Field(
+        5.0, gt=0, description="A poller silent this long is dead; others take its users"
+    )
+    poller_id: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_.:-]{1,100}$", description="Default: <host>-<pid>-<random>"
+    )
+    rotate_retry_s: float = Field(60.0, gt=0, description="Retry a rotation S3 stopped after")
     rotate_grace_s: float = Field(60.0, ge=0)
     max_body_bytes: int = Field(16_384, ge=256)
 
@@ -52,6 +62,21 @@ class RainforestSettings(BaseSettings):
                     "must be a Fernet key (Fernet.generate_key(): 32 url-safe base64 bytes)"
                 ) from None
         return value
+
+    @model_validator(mode="after")
+    def _timeout_fits_beats(self) -> RainforestSettings:
+        if self.heartbeat_timeout_s < 4 * self.heartbeat_interval_s:
+            raise ValueError(
+                "FORKLIFT_RAINFOREST_HEARTBEAT_TIMEOUT_S must be at least 4 x HEARTBEAT_INTERVAL_S"
+            )
+        return self
+
+    @property
+    def lease_ttl_s(self) -> float:
+        """How long a shard lease (and a membership) lives unless renewed: the heartbeat
+        timeout less two beats (one to notice the expiry, one to catch up the users), so a
+        dead poller's users are polled again within poll period + heartbeat timeout."""
+        return self.heartbeat_timeout_s - 2 * self.heartbeat_interval_s
 
     def tokens(self) -> list[str]:
         """The accepted API bearer tokens."""

@@ -7,7 +7,10 @@ used as the relay ``Password`` and as the EAGLE-200 install code (Basic auth
 ``cloud_id:secret``). Both protocols share ``POST /cgi-bin/post_manager``: a request with an
 ``Authorization: Basic`` header is the local API, one with ``Cloud-ID``/``User``/``Password``
 headers is the relay. Per device: ``latency_s``, ``error_rate`` (HTTP 500), ``hung`` (never
-answers), ``bad_auth`` (rejects every request as bad credentials).
+answers), ``bad_auth`` (rejects every request as bad credentials). Every request a device gets is
+counted and timed (``requests``, ``request_times``: the last 2,000 Unix times), and
+``GET /simulator/requests`` returns those times per cloud id, so a test or benchmark can see
+from the gateways' side how often, and how regularly, each one was polled.
 
     python -m services.rainforest.simulator --host 127.0.0.1 --port 8090 --devices 50
 """
@@ -21,7 +24,8 @@ import math
 import random
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -53,6 +57,12 @@ class Device:
     hung: bool = False
     bad_auth: bool = False
     requests: int = 0
+    request_times: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
+
+    def seen(self) -> None:
+        """Count and time one request."""
+        self.requests += 1
+        self.request_times.append(time.time())
 
     @property
     def meter_mac(self) -> int:
@@ -135,7 +145,6 @@ def _basic_auth(header: str) -> tuple[str, str] | None:
 
 async def _behave(device: Device, rng: random.Random) -> web.Response | None:
     """Apply the device's latency/hung/error modes; a response short-circuits the request."""
-    device.requests += 1
     if device.hung:
         await asyncio.sleep(3600)
     if device.latency_s:
@@ -147,6 +156,8 @@ async def _behave(device: Device, rng: random.Random) -> web.Response | None:
 
 async def _local_api(request: web.Request, auth: tuple[str, str], body: str) -> web.Response:
     device = request.app[DEVICES_KEY].get(auth[0])
+    if device is not None:
+        device.seen()
     if device is None or device.bad_auth or auth[1] != device.secret:
         return web.Response(status=401, text="Unauthorized")
     failure = await _behave(device, request.app[RNG_KEY])
@@ -166,6 +177,8 @@ async def _local_api(request: web.Request, auth: tuple[str, str], body: str) -> 
 
 async def _relay(request: web.Request) -> web.Response:
     device = request.app[DEVICES_KEY].get(request.headers.get("Cloud-ID", ""))
+    if device is not None:
+        device.seen()
     if (
         device is None
         or device.bad_auth
@@ -188,6 +201,14 @@ async def post_manager(request: web.Request) -> web.Response:
     return await _relay(request)
 
 
+async def request_log(request: web.Request) -> web.Response:
+    """``GET /simulator/requests``: {cloud_id: [Unix time of each request]} of every device
+    that was asked anything."""
+    return web.json_response(
+        {c: list(d.request_times) for c, d in request.app[DEVICES_KEY].items() if d.requests}
+    )
+
+
 def create_app(devices: int, *, seed: int = 0) -> web.Application:
     """The simulator app with ``devices`` deterministic devices (see the module docstring)."""
     app = web.Application()
@@ -198,6 +219,7 @@ def create_app(devices: int, *, seed: int = 0) -> web.Application:
     }
     app[RNG_KEY] = random.Random(seed)
     app.router.add_post("/cgi-bin/post_manager", post_manager)
+    app.router.add_get("/simulator/requests", request_log)
     return app
 
 

@@ -1,4 +1,5 @@
-"""Fixtures for rainforest: a simulator server, settings pointing at it, an API client."""
+"""Fixtures for rainforest: a simulator server, settings pointing at it, an API client, and
+``rf_redis``: this run's Redis db (flushed) for tests that need nothing else."""
 
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -7,11 +8,13 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.fernet import Fernet
+from redis.asyncio import Redis
 
 from services.rainforest import api
 from services.rainforest.settings import RainforestSettings
 from services.rainforest.simulator import create_app as create_simulator
 from shared.settings import CoreSettings
+from tests import stack
 
 TOKEN = "test-token"
 
@@ -46,3 +49,11 @@ async def client(core: CoreSettings, settings: RainforestSettings) -> AsyncItera
     app = await api.create_app(core, settings, background=False)
     async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
         yield test_client
+
+
+@pytest_asyncio.fixture
+async def rf_redis(redis_claim: stack.RedisClaim) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_claim.url)
+    await client.flushdb()
+    yield client
+    await client.aclose()

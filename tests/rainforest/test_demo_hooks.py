@@ -1,6 +1,7 @@
 """rainforest's demo hooks: the seed registers users and configures processes; the check turns ok
 once the service logged readings and rotated an hour."""
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,8 +10,8 @@ from aiohttp.test_utils import TestServer
 from redis.asyncio import Redis
 
 from services.rainforest import demo as rainforest_demo
-from services.rainforest.logfiles import LogWriter
-from services.rainforest.poller import Poller, Recorder
+from services.rainforest.adapters import fetch_reading
+from services.rainforest.ownership import shard_of
 from services.rainforest.rotation import ensure_bucket, rotate
 from services.rainforest.settings import RainforestSettings
 from services.rainforest.users import UserStore
@@ -39,13 +40,11 @@ async def test_seed_then_check(
     result = await rainforest_demo.check(demo)
     assert not result.ok and result.produced == 0
 
-    recorder = Recorder(store, LogWriter(settings.log_dir, 8), 1.0)
     async with aiohttp.ClientSession() as session:
-        poller = Poller(settings, store, recorder, session)
-        for cloud_id in ("000000", "000001"):
-            raw = await store.raw(cloud_id)
-            await poller.poll_once(store.gateway(raw))
-    await recorder.close()
+        for cloud_id in ("000000", "000001"):  # as GET /api/event does
+            gateway = store.gateway(await store.raw(cloud_id))
+            reading = await fetch_reading(session, settings.relay_url, gateway, 5.0)
+            await store.record_remote(reading, json.dumps(reading), shard_of(cloud_id, 1024))
     async with aws_client(aws, "s3") as s3:
         await ensure_bucket(s3, settings.s3_bucket)
         uploaded = (

@@ -1,9 +1,13 @@
 """The poller on real Redis against the simulator: cadence under hung and rejecting gateways,
-state per user, dedupe, pickup of user changes."""
+state per user, dedupe, pickup of user changes, and several pollers in one process sharing
+the users (each user polled and written by one poller at a time, joins and leaves)."""
 
 import asyncio
 import json
+import time
+from collections import defaultdict
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import aiohttp
@@ -12,22 +16,27 @@ from aiohttp.test_utils import TestServer
 from redis.asyncio import Redis
 
 from services.rainforest.logfiles import LogWriter
-from services.rainforest.poller import Poller, Recorder
+from services.rainforest.membership import Lease, Membership
+from services.rainforest.ownership import shard_of
+from services.rainforest.poller import Poller, running_poller
+from services.rainforest.recorder import Recorder
 from services.rainforest.settings import RainforestSettings
 from services.rainforest.simulator import DEVICES_KEY, device_credentials
 from services.rainforest.users import UserStore
+from shared.settings import CoreSettings
+
+CORE = CoreSettings(_env_file=None)
 
 
 @pytest_asyncio.fixture
-async def parts(
-    redis: Redis, settings: RainforestSettings
-) -> AsyncIterator[tuple[UserStore, LogWriter, aiohttp.ClientSession]]:
-    store = UserStore(redis, settings.fernet())
-    recorder = Recorder(store, LogWriter(settings.log_dir, settings.max_open_files), 0.2)
-    recorder.start()
-    async with aiohttp.ClientSession() as session:
-        yield store, recorder, session
-    await recorder.close()
+async def store(rf_redis: Redis, settings: RainforestSettings) -> UserStore:
+    return UserStore(rf_redis, settings.fernet())
+
+
+@pytest_asyncio.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client:
+        yield client
 
 
 async def register(store: UserStore, index: int, simulator: TestServer) -> None:
@@ -44,10 +53,15 @@ def logged_lines(root: Path) -> list[dict]:
     ]
 
 
+def fast(settings: RainforestSettings, **changes: float) -> RainforestSettings:
+    """A 1 s period and quick membership (lease 1.5 s), for tests of hand-overs."""
+    values = {"poll_period_s": 1.0, "heartbeat_interval_s": 0.5, "heartbeat_timeout_s": 2.5}
+    return settings.model_copy(update={**values, **changes})
+
+
 async def test_200_users_keep_cadence_while_gateways_hang_or_reject(
-    simulator: TestServer, settings: RainforestSettings, parts
+    simulator: TestServer, settings: RainforestSettings, store: UserStore, session
 ) -> None:
-    store, recorder, session = parts
     devices = simulator.app[DEVICES_KEY]
     for index in range(200):
         await register(store, index, simulator)
@@ -55,12 +69,8 @@ async def test_200_users_keep_cadence_while_gateways_hang_or_reject(
         devices[f"{index:06d}"].hung = True
         devices[f"{index + 5:06d}"].bad_auth = True
     settings.concurrency = 50  # hung requests hold slots until their timeout: others still run
-    poller = Poller(settings, store, recorder, session)
-    poller.start()
-    await asyncio.sleep(30)
-    await poller.stop()
-    await recorder.flush()
-
+    async with running_poller(CORE, settings, store, session) as poller:
+        await asyncio.sleep(30)
     healthy = [f"{i:06d}" for i in range(10, 200)]
     for cloud_id in healthy:
         starts = list(poller.polls[cloud_id])
@@ -81,48 +91,138 @@ async def test_200_users_keep_cadence_while_gateways_hang_or_reject(
 
 
 async def test_duplicate_reading_is_not_logged_again(
-    simulator: TestServer, settings: RainforestSettings, parts
+    simulator: TestServer, settings: RainforestSettings, store: UserStore
 ) -> None:
-    store, recorder, _ = parts
     await register(store, 20, simulator)
+    shard = shard_of("000020", settings.shards)
+    token = await Membership(store.redis, "p", settings.shards, 30).beat({}, acquire=[shard])
+    leases = {shard: Lease(token.acquired[shard], time.monotonic() + 30)}
+    recorder = Recorder(store, LogWriter(settings.log_dir), 1.0, leases)
     reading = {
         "cloud_id": "000020", "meter_mac": "0x01", "device_mac": "0x02",
         "eagle_time": "2026-11-23T08:00:00+00:00", "received_at": "2026-11-23T08:00:01+00:00",
         "demand_kw": 1.5, "summation_delivered_kwh": None, "summation_received_kwh": None,
         "source": "cloud",
     }  # fmt: skip
-    assert await recorder.record(reading) is True
-    assert await recorder.record({**reading, "received_at": "2026-11-23T08:00:07+00:00"}) is False
-    await recorder.flush()
-    # a fresh recorder (another process, a restart) knows the last reading from Redis
-    assert await Recorder(store, recorder.writer, 1.0).record(reading) is False
-    assert await recorder.record({**reading, "eagle_time": "2026-11-23T08:00:06+00:00"}) is True
-    await recorder.flush()
+    recorder.record(shard, reading, 1.0)
+    recorder.record(shard, {**reading, "received_at": "2026-11-23T08:00:07+00:00"}, 7.0)
+    assert await recorder.flush(written=True) == 1
+    # a fresh recorder (another poller, a restart) knows the last reading from Redis
+    fresh = Recorder(store, recorder.writer, 1.0, leases)
+    fresh.record(shard, reading, 13.0)
+    fresh.record(shard, {**reading, "eagle_time": "2026-11-23T08:00:06+00:00"}, 13.0)
+    assert await fresh.flush(written=True) == 1
     assert len(logged_lines(settings.log_dir)) == 2
     assert (await store.public("000020"))["total_events_logged"] == 2
+    assert recorder.duplicates == fresh.duplicates == 1
 
 
 async def test_poller_picks_up_new_updated_and_deleted_users(
-    simulator: TestServer, settings: RainforestSettings, parts
+    simulator: TestServer, settings: RainforestSettings, store: UserStore, session
 ) -> None:
-    store, recorder, session = parts
     settings.poll_period_s = 1.0
     devices = simulator.app[DEVICES_KEY]
     devices["000031"].bad_auth = True
     await register(store, 30, simulator)
     await register(store, 31, simulator)
-    poller = Poller(settings, store, recorder, session)
-    poller.start()
-    await asyncio.sleep(2.5)
-    assert (await store.public("000031"))["status"] == "auth_failed"
-    devices["000031"].bad_auth = False
-    await register(store, 31, simulator)  # the user is updated: polling resumes
-    await register(store, 32, simulator)
-    await store.delete("000030")
-    await asyncio.sleep(2.5)
-    polled_30 = len(poller.polls["000030"])
-    await asyncio.sleep(1.5)
-    await poller.stop()
+    async with running_poller(CORE, settings, store, session) as poller:
+        await asyncio.sleep(4)
+        assert (await store.public("000031"))["status"] == "auth_failed"
+        devices["000031"].bad_auth = False
+        await register(store, 31, simulator)  # the user is updated: polling resumes
+        await register(store, 32, simulator)
+        await store.delete("000030")
+        await asyncio.sleep(2.5)
+        polled_30 = len(poller.polls["000030"])
+        await asyncio.sleep(1.5)
     assert (await store.public("000031"))["status"] == "ok"
     assert (await store.public("000032"))["total_events_logged"] >= 1
     assert len(poller.polls["000030"]) == polled_30  # deleted: no more polls
+
+
+class TracingWriter(LogWriter):
+    """A LogWriter that notes (file, poller, time) for every line it is given to write."""
+
+    def __init__(self, root: Path, member: str, trace: list) -> None:
+        super().__init__(root)
+        self.member = member
+        self.trace = trace
+
+    def submit(self, lines) -> None:
+        lines = list(lines)
+        now = time.monotonic()
+        self.trace.extend((relative, self.member, now) for relative, _ in lines)
+        super().submit(lines)
+
+
+def pollers_of(pollers: list[Poller], since: float) -> dict[str, set[str]]:
+    """cloud_id -> the pollers that polled it since loop time ``since``."""
+    seen = defaultdict(set)
+    for poller in pollers:
+        for cloud_id, starts in poller.polls.items():
+            if starts and starts[-1] >= since:
+                seen[cloud_id].add(poller.member)
+    return seen
+
+
+async def test_three_pollers_share_users_join_and_leave_without_double_polls(
+    simulator: TestServer, settings: RainforestSettings, store: UserStore, session
+) -> None:
+    settings = fast(settings)
+    users = [f"{i:06d}" for i in range(60)]
+    for index in range(60):
+        cloud_id, user, secret = device_credentials(index)
+        await store.upsert(cloud_id, {"user_email": user, "user_pw": secret})
+    loop = asyncio.get_running_loop()
+    trace: list = []
+    started = time.time()
+
+    async def join(stack: AsyncExitStack, member: str) -> Poller:
+        writer = TracingWriter(settings.log_dir, member, trace)
+        return await stack.enter_async_context(
+            running_poller(CORE, settings, store, session, writer=writer, member=member)
+        )
+
+    async with AsyncExitStack() as keep_a, AsyncExitStack() as keep_b:
+        a, b = await join(keep_a, "poller-a"), await join(keep_b, "poller-b")
+        await asyncio.sleep(3)
+        two = pollers_of([a, b], loop.time() - 1.2)
+        assert set(two) == set(users) and all(len(p) == 1 for p in two.values()), two
+        settled = time.monotonic()
+        async with AsyncExitStack() as keep_c:
+            c = await join(keep_c, "poller-c")
+            await asyncio.sleep(4)
+            three = pollers_of([a, b, c], loop.time() - 1.2)
+            assert set(three) == set(users) and all(len(p) == 1 for p in three.values())
+            moved = {u for u in users if three[u] != two[u]}
+            assert moved and all(three[u] == {"poller-c"} for u in moved)  # only to the joiner
+            assert 10 <= len(moved) <= 30
+            await keep_b.aclose()  # b leaves gracefully: only its users move
+            await asyncio.sleep(4)
+            after = pollers_of([a, c], loop.time() - 1.2)
+            assert set(after) == set(users) and all(len(p) == 1 for p in after.values())
+            assert {u for u in users if after[u] != three[u]} == {
+                u for u in users if three[u] == {"poller-b"}
+            }
+    # the gateways' view: never two polls of one user closer than half a period, never a gap
+    # longer than period + heartbeat timeout (hand-overs included)
+    bound = settings.poll_period_s + settings.heartbeat_timeout_s
+    for cloud_id in users:
+        times = [t for t in simulator.app[DEVICES_KEY][cloud_id].request_times if t > started + 2]
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        assert min(gaps) > settings.poll_period_s / 2, (cloud_id, gaps)
+        assert max(gaps) < bound, (cloud_id, gaps)
+    # every file had one writer at a time: from the two-poller state on (each user then moves
+    # at most once: to the joiner, or away from the leaver) each poller wrote a file in one
+    # unbroken run
+    runs = defaultdict(list)
+    for relative, member, at in sorted(trace, key=lambda t: t[2]):
+        if at < settled:
+            continue
+        if not runs[relative] or runs[relative][-1] != member:
+            runs[relative].append(member)
+    assert all(len(r) == len(set(r)) for r in runs.values()), runs
+    assert any(len(r) == 2 for r in runs.values())  # some files did change hands
+    lines = logged_lines(settings.log_dir)
+    keys = [(r["cloud_id"], r["eagle_time"]) for r in lines]
+    assert len(keys) == len(set(keys))  # no reading written twice
