@@ -106,7 +106,7 @@ class Heartbeat:
         """Publish this process's own figures (``info:<name>`` fields of its record)."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.key, mapping={f"info:{k}": str(v) for k, v in info.items()})
-            pipe.expire(self.key, int(self.interval_s * 3) + 1)
+            pipe.expire(self.key, self.ttl_s)
             await pipe.execute()
 
     async def job_ok(self, job: str) -> None:
