@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 
 from shared.errors import describe
 from shared.logging import get_logger
+from shared.outage import OutageLog
 from shared.queues import queue_depth
 
 __all__ = ["Heartbeat", "ServiceStatus", "read_service_status"]
@@ -131,21 +132,15 @@ class Heartbeat:
             await pipe.execute()
 
     async def _run(self) -> None:
-        unreachable = False
+        outage = OutageLog(log, "heartbeat.redis_unreachable", service=self.service)
         while True:
             await asyncio.sleep(self.interval_s)
             try:
                 await self.beat()
             except (RedisError, OSError) as e:
-                if not unreachable:  # one line per outage, not one per beat
-                    log.error(
-                        "heartbeat.redis_unreachable", service=self.service, error=describe(e)
-                    )
-                unreachable = True
+                outage.failed(e)
                 continue
-            if unreachable:
-                log.info("heartbeat.redis_back", service=self.service)
-                unreachable = False
+            outage.ok()
 
     async def start(self) -> None:
         """Beat now and then every ``interval_s`` in the background."""

@@ -25,6 +25,7 @@ from services.rainforest.readings import log_file_of
 from services.rainforest.users import UserStore
 from shared.heartbeat import Heartbeat
 from shared.logging import get_logger
+from shared.outage import OutageLog
 
 __all__ = ["Recorder"]
 
@@ -49,6 +50,8 @@ class Recorder:
         self.flush_interval_s = flush_interval_s
         self.leases = leases
         self.heartbeat = heartbeat
+        self._inbox_outage = OutageLog(log, "rainforest.record.inbox_failed")
+        self._count_outage = OutageLog(log, "rainforest.record.redis_failed")
         self.logged = 0
         self.duplicates = 0
         self.fenced = 0
@@ -69,6 +72,7 @@ class Recorder:
         try:
             for start in range(0, len(batch), COUNT_CHUNK):
                 codes += await self.store.record_batch(tokens, batch[start : start + COUNT_CHUNK])
+            self._count_outage.ok()
             return codes
         except (RedisError, OSError) as e:
             now = asyncio.get_running_loop().time()
@@ -76,12 +80,8 @@ class Recorder:
                 "A" if (lease := self.leases.get(shard)) and lease.valid(now) else "F"
                 for shard, _, _, _ in batch[len(codes) :]
             )
-            log.error(
-                "rainforest.record.redis_failed",
-                error=f"{type(e).__name__}: {e}",
-                written_uncounted=uncounted.count("A"),
-                dropped=uncounted.count("F"),
-            )
+            # the first failure of an outage is logged; the fenced ones are in self.fenced
+            self._count_outage.failed(e, written_uncounted=uncounted.count("A"))
             return codes + uncounted
 
     async def _from_api(self) -> list[tuple[str, str]]:
@@ -109,8 +109,9 @@ class Recorder:
                 self.fenced += codes.count("F")
             try:
                 lines += await self._from_api()
+                self._inbox_outage.ok()
             except (RedisError, OSError) as e:
-                log.error("rainforest.record.inbox_failed", error=f"{type(e).__name__}: {e}")
+                self._inbox_outage.failed(e)
             self.writer.submit(lines)
             self.logged += len(lines)
             if lines and self.heartbeat is not None:
