@@ -16,8 +16,8 @@ from services.dashboard_api.metrics import (
 )
 
 __all__ = [
-    "fetch_login",
-    "fetch_user_clients",
+    "fetch_user_by_name",
+    "fetch_user_by_id",
     "fetch_clients",
     "fetch_root_campaigns",
     "fetch_campaign_client",
@@ -38,24 +38,24 @@ async def _fetch(pool: asyncpg.Pool, sql: str, *args: Any) -> list[asyncpg.Recor
         return []
 
 
-async def fetch_login(source: asyncpg.Pool, username: str) -> asyncpg.Record | None:
-    rows = await _fetch(
-        source,
-        "SELECT id, password, is_superuser, is_active FROM auth_user WHERE username = $1",
-        username,
-    )
+# A Django user and the clients its groups grant (auth_user_groups x clients_auth_groups).
+_USER = (
+    "SELECT u.id, u.username, u.password, u.is_superuser, u.is_active, "
+    "ARRAY(SELECT DISTINCT cag.client_id FROM auth_user_groups ug "
+    "JOIN clients_auth_groups cag ON cag.group_id = ug.group_id "
+    "WHERE ug.user_id = u.id ORDER BY 1) AS client_ids FROM auth_user u "
+)
+
+
+async def fetch_user_by_name(source: asyncpg.Pool, username: str) -> asyncpg.Record | None:
+    rows = await _fetch(source, _USER + "WHERE u.username = $1", username)
     return rows[0] if rows else None
 
 
-async def fetch_user_clients(source: asyncpg.Pool, user_id: int) -> list[int]:
-    rows = await _fetch(
-        source,
-        "SELECT DISTINCT cag.client_id FROM auth_user_groups ug "
-        "JOIN clients_auth_groups cag ON cag.group_id = ug.group_id "
-        "WHERE ug.user_id = $1 ORDER BY 1",
-        user_id,
-    )
-    return [r["client_id"] for r in rows]
+async def fetch_user_by_id(source: asyncpg.Pool, user_id: int) -> asyncpg.Record | None:
+    """The user a session belongs to, as it is now (None once deleted)."""
+    rows = await _fetch(source, _USER + "WHERE u.id = $1", user_id)
+    return rows[0] if rows else None
 
 
 async def fetch_clients(warehouse: asyncpg.Pool) -> list[asyncpg.Record]:

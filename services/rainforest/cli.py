@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import click
 from redis.asyncio import Redis
 
 from services.rainforest.errors import RainforestError
+from services.rainforest.openapi import openapi_document
 from services.rainforest.rotation import ensure_bucket, rotate
 from services.rainforest.settings import RainforestSettings
 from services.rainforest.users import UserStore
@@ -86,3 +88,11 @@ def rotate_cmd() -> None:
         raise RainforestError(
             f"{len(failed)} uploads failed; their files are kept for the next run"
         )
+
+
+@group.command(
+    help="Print the API's OpenAPI 3.1 document (JSON).\n\n"
+    "Example: forklift rainforest openapi > rainforest-openapi.json"
+)
+def openapi() -> None:
+    click.echo(json.dumps(openapi_document(), indent=2))

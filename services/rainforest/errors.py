@@ -9,6 +9,7 @@ __all__ = [
     "BadReply",
     "UserNotFound",
     "BadUserInput",
+    "HostNotAllowed",
 ]
 
 
@@ -29,9 +30,13 @@ class BadReply(GatewayError):
 
 
 class UserNotFound(RainforestError):
-    """No user record for that cloud id."""
+    """No user record for that cloud id; ``field`` names the input that needed one."""
 
     exit_code = 2
+
+    def __init__(self, message: str, field: str = "cloud_id") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class BadUserInput(RainforestError):
@@ -43,3 +48,10 @@ class BadUserInput(RainforestError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class HostNotAllowed(RainforestError):
+    """A gateway address outside FORKLIFT_RAINFOREST_GATEWAY_NETWORKS (or a special range
+    not explicitly allowed): no request is ever sent there."""
+
+    exit_code = 2

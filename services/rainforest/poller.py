@@ -167,7 +167,11 @@ class Poller:
         """Fetch and record one reading (bounded by the semaphore and the request timeout)."""
         async with self._semaphore:
             reading = await fetch_reading(
-                self.session, self.settings.relay_url, gateway, self.settings.request_timeout_s
+                self.session,
+                self.settings.relay_url,
+                gateway,
+                self.settings.request_timeout_s,
+                self.settings.networks,
             )
         await self.recorder.record(reading)
         return reading
