@@ -106,7 +106,13 @@ def run_schemathesis(
     ]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # the fuzzer is a tool, not the code under test: it runs on the real clock even in the
+    # floor pass (libfaketime in the fuzzer's process stalls it)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAKETIME")}
+    env["LD_PRELOAD"] = " ".join(
+        lib for lib in env.get("LD_PRELOAD", "").split() if "faketime" not in lib
+    )
+    env["PYTHONPATH"] = str(ROOT)
     if hooks:
         env["SCHEMATHESIS_HOOKS"] = hooks
     return subprocess.run(
