@@ -4,7 +4,8 @@ GatewayError subclass (BadCredentials, BadReply).
 This is where requests leave: an EAGLE-200 ``host`` (chosen by the API's caller) is resolved
 here, every address it resolves to is checked against the allow-list
 (:func:`services.rainforest.hosts.address_allowed`), and the hub connects to the checked
-address itself, so a name cannot resolve to another address between check and connect.
+address itself, so a name cannot resolve to another address between check and connect, and
+never follows a redirect.
 Whatever goes wrong on the way to a gateway (refused, timed out, not allowed, not HTTP, not
 XML) answers one text, :data:`GATEWAY_UNREACHABLE`: the API tells its caller nothing about
 what else listens at an address.
@@ -75,6 +76,17 @@ class Gateway:
         self._meter = None
 
 
+class _NoRedirects:
+    """The one thing EagleHub asks of its session, ``post``, with redirects refused: a
+    gateway must not send the poller on to an address the allow-list never saw."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
+
+    def post(self, url: str, **kwargs: Any) -> Any:
+        return self._session.post(url, allow_redirects=False, **kwargs)
+
+
 async def resolve_gateway(host: str, networks: tuple[IPNetwork, ...]) -> str:
     """The ``address[:port]`` to connect to for ``host``: an IP literal as is, a name
     resolved; HostNotAllowed unless every address is allowed."""
@@ -113,7 +125,7 @@ async def _fetch_eagle200(
 ) -> dict[str, Any]:
     if gw._hub is None:
         address = await resolve_gateway(gw.host, networks)
-        gw._hub = EagleHub(session, gw.cloud_id, gw.secret, host=address)
+        gw._hub = EagleHub(_NoRedirects(session), gw.cloud_id, gw.secret, host=address)  # type: ignore[arg-type]
     if gw._meter is None:
         meters = await gw._hub.get_device_list()
         if not meters:

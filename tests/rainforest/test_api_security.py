@@ -147,6 +147,32 @@ async def test_a_name_resolving_to_loopback_is_never_connected(
     assert connections == 0
 
 
+async def test_a_gateway_redirect_is_not_followed(client: TestClient) -> None:
+    """An allowed gateway cannot forward the poller to an address the list never checked."""
+    hits = 0
+
+    async def target(request: web.Request) -> web.Response:
+        nonlocal hits
+        hits += 1
+        return web.Response(text="<DeviceList></DeviceList>")
+
+    elsewhere = await _gateway_answering(target)
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPFound(f"http://127.0.0.1:{elsewhere.port}/latest/meta-data/")
+
+    gateway = await _gateway_answering(redirect)
+    try:
+        body = eagle_body(f"127.0.0.1:{gateway.port}")
+        assert (await client.post("/api/user/000004", json=body, headers=AUTH)).status == 200
+        resp = await client.get("/api/event/000004", headers=AUTH)
+        assert resp.status == 502 and GATEWAY_UNREACHABLE in await resp.text()
+    finally:
+        await gateway.close()
+        await elsewhere.close()
+    assert hits == 0
+
+
 async def _gateway_answering(handler) -> TestServer:  # noqa: ANN001 - an aiohttp handler
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
