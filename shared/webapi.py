@@ -23,7 +23,7 @@ from urllib.parse import unquote_to_bytes
 
 import structlog
 from aiohttp import web
-from aiohttp.http_exceptions import LineTooLong
+from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 from pydantic import BaseModel, Field
 
@@ -149,7 +149,7 @@ def _check_request(request: web.Request) -> None:
         if not _encodable(value) or _has_control(value.replace("\t", " ")):
             raise BadRequest(f"header {name} is not valid UTF-8 text", name)
     if not _encodable(request.path) or _has_control(request.path):
-        raise BadRequest("the path holds bytes that are not UTF-8 text", "path")
+        raise BadRequest("the path holds a control character or bytes that are not UTF-8", "path")
     raw_query = request.rel_url.raw_query_string
     for pair in raw_query.split("&") if raw_query else ():
         raw_name, _, raw_value = pair.partition("=")
@@ -321,6 +321,8 @@ def _parse_error(status: int, exc: BaseException | None) -> tuple[int, str]:
     if isinstance(exc, LineTooLong):
         status = _overlong_line_status(exc)
         return status, "request header too large" if status == 431 else "request URL too long"
+    if isinstance(exc, BadHttpMessage) and "Too many headers" in exc.message:
+        return 431, "too many request headers"
     if status == 500:
         return 500, "internal error"
     if status == 504:

@@ -200,6 +200,11 @@ async def test_oversize_header_is_431_without_echo_and_secrets_stay_out_of_logs(
         client.port, f"GET /api/{'a' * 9000} HTTP/1.1\r\nHost: x\r\n".encode()
     )
     assert long_url.status == 414 and b"aaaa" not in long_url.body
+    many = "".join(f"X-H{i}: v\r\n" for i in range(200))
+    too_many = await raw_request(
+        client.port, f"GET /api/health HTTP/1.1\r\nHost: x\r\n{many}".encode()
+    )
+    assert too_many.status == 431
     nul = await raw_request(
         client.port, b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-A: Sup3r\x00\r\n"
     )
