@@ -79,3 +79,43 @@ def test_schemathesis_finds_no_failure(core: CoreSettings, tmp_path: Path) -> No
             config=CONFIG,
         )
     assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-5000:]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"active": False},
+        {"user_email": "a@b.org", "user_pw": "pw"},
+        {"user_email": "a@b.org\n"},
+        {"user_email": "a@b"},
+        {"user_pw": ""},
+        {"user_pw": "x" * 257},
+        {"user_pw": "tab\there"},
+        {"adapter": "eagle200"},
+        {"adapter": "eagle200", "host": "eagle-0001.local:80"},
+        {"adapter": "cloud"},
+        {"host": "192.168.1.20:65535"},
+        {"host": "192.168.1.20:65536"},
+        {"host": "a" * 64},
+        {"host": "a-.b"},
+        {"active": 1},
+        {"colour": "red"},
+    ],
+)
+def test_body_schema_is_what_validation_accepts(body: dict) -> None:
+    """The document's UserBody and validate_user agree (for an update of a stored user).
+    Checked with an ECMA-regex validator, as JSON Schema specifies (the ``jsonschema``
+    package's Python ``re`` lets ``$`` match before a trailing newline)."""
+    import jsonschema_rs
+
+    from services.rainforest.errors import BadUserInput
+    from services.rainforest.models import USER_BODY_SCHEMA, validate_user
+
+    schema_ok = jsonschema_rs.Draft202012Validator(USER_BODY_SCHEMA).is_valid(body)
+    try:
+        validate_user("000001", body, {"adapter": "cloud"})
+        api_ok = True
+    except BadUserInput:
+        api_ok = False
+    assert schema_ok == api_ok, body
