@@ -25,15 +25,14 @@ import aiohttp
 import asyncpg
 import structlog
 from aiohttp import web
-from redis.asyncio import Redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from services.dashboard_api.api import create_app  # noqa: E402
 from services.dashboard_api.metrics import CAMPAIGNS_OF_ROOTS, metric_queries  # noqa: E402
-from services.dashboard_api.sessions import Session, SessionStore  # noqa: E402
+from services.dashboard_api.passwords import make_django_hash  # noqa: E402
 from services.dashboard_api.settings import DashboardSettings  # noqa: E402
-from services.migrations import migrate_warehouse  # noqa: E402
+from services.migrations import migrate_source, migrate_warehouse  # noqa: E402
 from shared.db import quote_ident  # noqa: E402
 from shared.facts import FACT_TABLES  # noqa: E402
 from shared.settings import CoreSettings  # noqa: E402
@@ -112,6 +111,15 @@ async def bench(args: argparse.Namespace) -> None:
         source = await stack.create_database(f"{prefix}source")
         warehouse = await stack.create_database(f"{prefix}warehouse")
         await migrate_warehouse(warehouse)
+        await migrate_source(source)
+        # the superuser the API's sessions are checked against on every request
+        conn = await asyncpg.connect(source)
+        await conn.execute(
+            "INSERT INTO auth_user (id, username, password, is_superuser, is_active) "
+            "VALUES (1, 'bench', $1, true, true)",
+            make_django_hash(SECRET, "bench", 1000),
+        )
+        await conn.close()
         core = CoreSettings(
             source_dsn=source, warehouse_dsn=warehouse, redis_url=claim.url, _env_file=None
         )
@@ -134,21 +142,22 @@ async def bench(args: argparse.Namespace) -> None:
                 await pool.fetch(q.sql, campaigns, start, end)
 
         base_s, base_lat = await load(args.clients, args.requests, bare)
-        redis = Redis.from_url(claim.url)
-        token = await SessionStore(redis, SECRET.encode(), 3600).create(
-            Session(1, "bench", True, ())
+        settings = DashboardSettings(
+            session_secret=SECRET, password_iterations=1000, _env_file=None
         )
-        settings = DashboardSettings(session_secret=SECRET, _env_file=None)
         runner = web.AppRunner(await create_app(core, settings), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         url = f"http://127.0.0.1:{runner.addresses[0][1]}"
         params = {"start": start.isoformat(), "end": end.isoformat(), "granularity": "hour"}
-        headers = {"Authorization": f"Bearer {token}"}
         async with aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=args.clients)
         ) as http:
+            login = {"username": "bench", "password": SECRET}
+            async with http.post(f"{url}/api/login", json=login) as resp:
+                assert resp.status == 200, await resp.text()
+                headers = {"Authorization": f"Bearer {(await resp.json())['token']}"}
 
             async def api() -> None:
                 root = roots[next(counter) % len(roots)]
@@ -160,7 +169,6 @@ async def bench(args: argparse.Namespace) -> None:
 
             api_s, api_lat = await load(args.clients, args.requests, api)
         await runner.cleanup()
-        await redis.aclose()
         await pool.close()
     finally:
         await stack.drop_databases(prefix)

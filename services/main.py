@@ -20,6 +20,7 @@ from shared.errors import PortInUseError
 from shared.heartbeat import Heartbeat
 from shared.logging import get_logger
 from shared.settings import CoreSettings, load_settings
+from shared.webapi import EdgeRunner
 from shared.worker import run_worker
 
 log = get_logger("forklift")
@@ -100,7 +101,7 @@ async def serve_app(
 ) -> None:
     """Serve ``app`` on host:port until cancelled, beating a heartbeat for ``what`` when Redis
     is configured; a taken port is a PortInUseError."""
-    runner = web.AppRunner(app, access_log=None)
+    runner = EdgeRunner(app, access_log=None)
     await runner.setup()
     async with AsyncExitStack() as cleanup:
         cleanup.push_async_callback(runner.cleanup)

@@ -1,6 +1,8 @@
-"""compose.yaml is valid for docker-compose (validated without a Docker engine)."""
+"""compose.yaml is valid for docker-compose (validated without a Docker engine), has no
+default secret and publishes the APIs on loopback unless told otherwise."""
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -20,15 +22,67 @@ def _docker_compose() -> str:
     return path
 
 
-def test_compose_file_is_valid() -> None:
-    result = subprocess.run(
-        [_docker_compose(), "-f", str(ROOT / "compose.yaml"), "config", "-q"],
+# Every secret compose needs; none has a default.
+SECRETS = {
+    "POSTGRES_PASSWORD": "pg-secret",
+    "FORKLIFT_SOURCE_DSN": "postgresql://postgres:pg-secret@postgres:5432/forklift_source",
+    "AWS_ACCESS_KEY_ID": "key-id",
+    "AWS_SECRET_ACCESS_KEY": "aws-secret",
+    "FORKLIFT_PIWIK_MATOMO_TOKEN": "matomo-secret",
+    "FORKLIFT_RAINFOREST_API_TOKEN": "rainforest-secret",
+    "FORKLIFT_RAINFOREST_ENCRYPTION_KEY": "fernet-secret",
+    "FORKLIFT_DASHBOARD_SESSION_SECRET": "session-secret",
+}
+
+
+def _config(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``docker-compose config`` with exactly ``env`` (no .env file, no inherited secrets)."""
+    empty_env_file = tmp_path / "empty.env"
+    empty_env_file.write_text("")
+    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    return subprocess.run(
+        [_docker_compose(), "--env-file", str(empty_env_file), "-f", str(ROOT / "compose.yaml")]
+        + ["config", *args],
         capture_output=True,
         text=True,
         timeout=60,
         cwd=ROOT,
+        env={**base, **env},
     )
+
+
+def test_compose_file_is_valid(tmp_path: Path) -> None:
+    result = _config(tmp_path, SECRETS, "-q")
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("missing", sorted(SECRETS))
+def test_compose_refuses_to_start_without_a_secret(tmp_path: Path, missing: str) -> None:
+    env = {k: v for k, v in SECRETS.items() if k != missing}
+    result = _config(tmp_path, env, "-q")
+    assert result.returncode == 1 and missing in result.stderr, result.stderr
+
+
+def test_no_secret_has_a_default() -> None:
+    text = (ROOT / "compose.yaml").read_text()
+    defaults = re.findall(r"\$\{([A-Z0-9_]+):?-", text)
+    secretish = [n for n in defaults if re.search("TOKEN|SECRET|KEY|PASSWORD", n)]
+    assert not secretish, secretish
+    for name in SECRETS:
+        assert f"${{{name}:?" in text, name
+
+
+def test_apis_published_on_loopback_unless_told_otherwise(tmp_path: Path) -> None:
+    from services import SERVERS
+
+    rendered = yaml.safe_load(_config(tmp_path, SECRETS).stdout)
+    for server, port in SERVERS.items():
+        assert rendered["services"][server]["ports"] == [f"127.0.0.1:{port}:{port}/tcp"]
+    everywhere = yaml.safe_load(
+        _config(tmp_path, {**SECRETS, "FORKLIFT_BIND_ADDRESS": "0.0.0.0"}).stdout
+    )
+    for server, port in SERVERS.items():
+        assert everywhere["services"][server]["ports"] == [f"0.0.0.0:{port}:{port}/tcp"]
 
 
 def test_invalid_compose_file_is_rejected(tmp_path: Path) -> None:
@@ -56,7 +110,9 @@ def test_every_service_runs_in_compose() -> None:
             c[:2] == ("serve", service) for c in commands
         ), service
     for server, port in SERVERS.items():
-        assert f"{port}:{port}" in config["services"][server]["ports"]
+        assert config["services"][server]["ports"] == [
+            f"${{FORKLIFT_BIND_ADDRESS:-127.0.0.1}}:{port}:{port}"
+        ]
     for infra in ("postgres", "redis"):
         assert "healthcheck" in config["services"][infra]
 
@@ -101,16 +157,17 @@ def test_mysql_source_profile() -> None:
     mariadb = config["services"]["mariadb"]
     assert mariadb["profiles"] == ["mysql"] and "healthcheck" in mariadb
     assert "mariadbdata" in config["volumes"]
-    assert config["x-forklift-env"]["FORKLIFT_SOURCE_DSN"].startswith(
-        "${FORKLIFT_SOURCE_DSN:-postgresql://"
-    )
+    assert config["x-forklift-env"]["FORKLIFT_SOURCE_DSN"].startswith("${FORKLIFT_SOURCE_DSN:?")
+    assert "MARIADB_ROOT_PASSWORD" not in mariadb["environment"]  # no default secret
     assert config["services"]["migrate"]["command"][-2:] == ["--wait", "120"]
     for name, service in config["services"].items():  # absent without the profile
         assert "mariadb" not in (service.get("depends_on") or {}), name
     env = {
         **os.environ,
+        **SECRETS,
         "COMPOSE_PROFILES": "mysql",
-        "FORKLIFT_SOURCE_DSN": "mysql://forklift:forklift@mariadb:3306/forklift_source",
+        "MARIADB_PASSWORD": "maria-secret",
+        "FORKLIFT_SOURCE_DSN": "mysql://forklift:maria-secret@mariadb:3306/forklift_source",
     }
     result = subprocess.run(
         [_docker_compose(), "-f", str(ROOT / "compose.yaml"), "config"],

@@ -9,12 +9,14 @@ import asyncpg
 from aiohttp import web
 from redis.asyncio import Redis
 
-from services.dashboard_api.sessions import SessionStore, Throttle
+from services.dashboard_api.sessions import SessionStore
 from services.dashboard_api.settings import DashboardSettings
+from services.dashboard_api.throttle import Throttle
+from shared.networks import IPNetwork
 from shared.settings import CoreSettings
 from shared.source import SourceDatabase
 
-__all__ = ["AppContext", "APP_CONTEXT", "TOKEN", "SESSION", "NEW_TOKEN", "CLEAR_COOKIE"]
+__all__ = ["AppContext", "APP_CONTEXT", "TOKEN", "NEW_TOKEN", "CLEAR_COOKIE"]
 
 
 @dataclass
@@ -27,11 +29,13 @@ class AppContext:
     sessions: SessionStore
     throttle: Throttle
     http: aiohttp.ClientSession | None
+    # verified for unknown users: the configured iteration count, so they cost the same
+    dummy_hash: str
+    proxies: tuple[IPNetwork, ...] = ()
 
 
 APP_CONTEXT = web.AppKey("dashboard_context", AppContext)
-# Per request: the presented token, its session, a token to set / a cookie to clear.
+# Per request: the presented token, a token to set, a cookie to clear.
 TOKEN = web.RequestKey("token", str)
-SESSION = web.RequestKey("session", object)
 NEW_TOKEN = web.RequestKey("new_token", str)
 CLEAR_COOKIE = web.RequestKey("clear_cookie", bool)

@@ -10,6 +10,7 @@ import aiohttp
 
 from services import SERVERS
 from services.dashboard_api.queries import fetch_metrics, fetch_root_campaigns
+from services.demo_data import DJANGO_ITERATIONS
 from shared.demo import DEMO_CLIENT_USERS, CheckResult, DemoContext
 
 PROCESSES: tuple[tuple[str, ...], ...] = (("serve", "dashboard_api"),)
@@ -19,8 +20,8 @@ DEMO_USER = "acme"
 FATAL_LOGIN_ANSWERS = {
     401: "its password in the source's auth_user was changed; start from a fresh data dir"
     " (rm -rf .forklift) to reseed it",
-    429: "too many failed logins; the throttle lets it in again after"
-    " FORKLIFT_DASHBOARD_LOGIN_WINDOW_S seconds (default 900)",
+    429: "too many failed logins from this address; the throttle lets it in again after"
+    " the Retry-After seconds of the answer (at most FORKLIFT_DASHBOARD_LOGIN_WINDOW_S)",
 }
 
 
@@ -32,6 +33,9 @@ async def seed(demo: DemoContext) -> None:
         path.write_text(secrets.token_urlsafe(32))
         path.chmod(0o600)
     demo.env["FORKLIFT_DASHBOARD_SESSION_SECRET"] = path.read_text().strip()
+    # the demo serves plain HTTP on 127.0.0.1; its users' hashes have the demo's iterations
+    demo.env["FORKLIFT_DASHBOARD_COOKIE_SECURE"] = "false"
+    demo.env["FORKLIFT_DASHBOARD_PASSWORD_ITERATIONS"] = str(DJANGO_ITERATIONS)
     demo.env["FORKLIFT_DASHBOARD_RAINFOREST_URL"] = demo.api_urls.get(
         "rainforest", f"http://127.0.0.1:{SERVERS['rainforest']}"
     )

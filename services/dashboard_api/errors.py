@@ -1,12 +1,14 @@
-"""The dashboard_api's errors; each maps to one HTTP status and the JSON error shape."""
+"""The dashboard_api's errors: each an :class:`shared.webapi.ApiError` with one HTTP status
+and the shared JSON error shape."""
 
 from __future__ import annotations
 
-from shared.errors import ForkliftError
+from shared.webapi import ApiError, BadRequest, UnsupportedMediaType
 
 __all__ = [
-    "DashboardError",
+    "ApiError",
     "BadRequest",
+    "UnsupportedMediaType",
     "Unauthorized",
     "Forbidden",
     "NotFound",
@@ -15,44 +17,32 @@ __all__ = [
 ]
 
 
-class DashboardError(ForkliftError):
-    """Base of the dashboard_api's errors: an HTTP status, a code and an optional field."""
-
-    status = 500
-    code = "internal"
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-
-class BadRequest(DashboardError):
-    exit_code = 2
-    status = 400
-    code = "bad_request"
-
-
-class Unauthorized(DashboardError):
+class Unauthorized(ApiError):
     status = 401
     code = "unauthorized"
 
 
-class Forbidden(DashboardError):
+class Forbidden(ApiError):
     status = 403
     code = "forbidden"
 
 
-class NotFound(DashboardError):
+class NotFound(ApiError):
     status = 404
     code = "not_found"
 
 
-class Throttled(DashboardError):
+class Throttled(ApiError):
+    """429 with ``Retry-After`` (whole seconds, at least 1)."""
+
     status = 429
     code = "throttled"
 
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        self.retry_after_s = max(1, int(-(-retry_after_s // 1)))
+        super().__init__(message, headers={"Retry-After": str(self.retry_after_s)})
 
-class UpstreamError(DashboardError):
+
+class UpstreamError(ApiError):
     status = 502
     code = "upstream"

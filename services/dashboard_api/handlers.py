@@ -4,8 +4,11 @@ routes) and returns a pydantic model; ``api.py`` does the auth, validation and J
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+import json
+import re
+from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 from pydantic import BaseModel
@@ -22,32 +25,38 @@ from services.dashboard_api.errors import (
     Unauthorized,
     UpstreamError,
 )
-from services.dashboard_api.passwords import DUMMY_HASH, verify_django_hash
+from services.dashboard_api.passwords import usable, verify_django_hash
 from services.dashboard_api.sessions import Session
+from services.dashboard_api.throttle import client_address
 from shared.errors import describe
 from shared.heartbeat import read_service_status
 from shared.logging import get_logger
 
 log = get_logger("forklift.dashboard_api")
 
-INT64_MAX = 2**63 - 1
 LOGIN_FAILED = "invalid username or password"
+# The one rainforest route the energy proxy reads (GET, no side effect).
+RAINFOREST_USER_ROUTE = "/api/user/{cloud_id}"
+RAINFOREST_MAX_BYTES = 1024 * 1024
 
 
 def path_int(request: Any, name: str) -> int:
-    value = int(request.match_info[name])
-    if not 0 < value <= INT64_MAX:
-        raise BadRequest(f"{name} must be between 1 and {INT64_MAX}", name)
+    raw = request.match_info[name]
+    if not re.fullmatch(r"[0-9]{1,19}", raw) or not 0 < int(raw) <= m.INT64_MAX:
+        raise BadRequest(f"{name} must be an integer between 1 and {m.INT64_MAX}", name)
+    return int(raw)
+
+
+def path_text(request: Any, name: str, pattern: str) -> str:
+    """A path parameter that must fullmatch its documented ``pattern``."""
+    value = request.match_info[name]
+    if not re.fullmatch(pattern, value):
+        raise BadRequest(f"{name} must match {pattern}", name)
     return value
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def check_range(ctx: AppContext, start: datetime, end: datetime) -> tuple[datetime, datetime]:
-    """[start, end) in UTC (naive means UTC); start < end and at most max_span_days long."""
-    start, end = _utc(start), _utc(end)
+    """[start, end) (UTC already); start < end and at most max_span_days long."""
     if start >= end:
         raise BadRequest("start must be before end", "start")
     if end - start > timedelta(days=ctx.settings.max_span_days):
@@ -73,25 +82,35 @@ async def health(request: Any, session: Session | None, ctx: AppContext, **_: An
 async def login(
     request: Any, session: Session | None, ctx: AppContext, body: m.LoginRequest, **_: Any
 ) -> BaseModel:
-    keys = (f"user:{body.username.lower()}", f"ip:{request.remote}")
-    if await ctx.throttle.blocked(*keys):
-        raise Throttled("too many failed logins: try again later")
-    row = await queries.fetch_login(ctx.source, body.username)
-    encoded = row["password"] if row else DUMMY_HASH
+    """Counted by the throttle before the hash; unknown users, other hashers and inactive
+    users cost one hash of the configured iteration count and get the same 401."""
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    address = client_address(request.remote, forwarded, ctx.proxies)
+    refused = await ctx.throttle.attempt(body.username, address)
+    if refused is not None:
+        log.info("dashboard.login.throttled", ip=address)
+        raise Throttled("too many failed logins: try again later", refused.retry_after_s)
+    row = await queries.fetch_user_by_name(ctx.source, body.username)
+    stored = row["password"] if row is not None else ""
+    real = usable(stored, ctx.settings.max_iterations)
     ok = await asyncio.to_thread(
-        verify_django_hash, body.password, encoded, ctx.settings.max_iterations
+        verify_django_hash,
+        body.password,
+        stored if real else ctx.dummy_hash,
+        ctx.settings.max_iterations,
     )
-    if not (ok and row and row["is_active"]):
-        await ctx.throttle.fail(*keys)
-        log.info("dashboard.login.failed", ip=request.remote)
+    if not (ok and real and row["is_active"]):
+        log.info("dashboard.login.failed", ip=address)
         raise Unauthorized(LOGIN_FAILED)
-    await ctx.throttle.clear(keys[0])
-    clients = (
-        ()
-        if row["is_superuser"]
-        else tuple(await queries.fetch_user_clients(ctx.source, row["id"]))
+    await ctx.throttle.succeeded(body.username, address)
+    clients = () if row["is_superuser"] else tuple(row["client_ids"])
+    new = Session(
+        row["id"],
+        row["username"],
+        bool(row["is_superuser"]),
+        clients,
+        ctx.sessions.password_fingerprint(stored),
     )
-    new = Session(row["id"], body.username, bool(row["is_superuser"]), clients)
     token = await ctx.sessions.create(new)
     log.info("dashboard.login.ok", user_id=new.user_id)
     request[NEW_TOKEN] = token
@@ -100,8 +119,8 @@ async def login(
     )
 
 
-async def logout(request: Any, session: Session | None, ctx: AppContext, **_: Any) -> BaseModel:
-    await ctx.sessions.revoke(request[TOKEN])
+async def logout(request: Any, session: Session, ctx: AppContext, **_: Any) -> BaseModel:
+    await ctx.sessions.revoke(request[TOKEN], session.username)
     request[CLEAR_COOKIE] = True
     return m.OkResponse()
 
@@ -111,16 +130,20 @@ async def clients(request: Any, session: Session | None, ctx: AppContext, **_: A
     return m.ClientList(clients=[m.Client(**dict(r)) for r in rows])
 
 
-def _client_for(session: Session, client_id: int | None) -> int:
-    """The client a request may read: its own (or one of its own), any for a superuser."""
+async def _client_for(ctx: AppContext, session: Session, client_id: int | None) -> int:
+    """The client a request may read: its own (or one of its own), any for a superuser;
+    without ``client_id`` the first (lowest id) of those."""
     if session.is_superuser:
-        if client_id is None:
-            raise BadRequest("client_id is required for a superuser", "client_id")
-        return client_id
+        if client_id is not None:
+            return client_id
+        clients = await queries.fetch_clients(ctx.warehouse)
+        if not clients:
+            raise NotFound("no clients yet", "client_id")
+        return clients[0]["client_id"]
     if client_id is None and session.client_ids:
         return session.client_ids[0]
     if client_id not in session.client_ids:
-        raise NotFound("no such client")
+        raise NotFound("no such client", "client_id")
     return client_id
 
 
@@ -128,7 +151,7 @@ async def campaigns(
     request: Any, session: Session, ctx: AppContext, query: m.CampaignsQuery, **_: Any
 ) -> BaseModel:
     start, end = check_range(ctx, query.start, query.end)
-    client_id = _client_for(session, query.client_id)
+    client_id = await _client_for(ctx, session, query.client_id)
     rows = await queries.fetch_root_campaigns(ctx.warehouse, client_id)
     roots = [r["campaign_id"] for r in rows]
     metrics = await queries.fetch_metrics(ctx.warehouse, roots, start, end, "root")
@@ -175,16 +198,15 @@ async def edgeplorer(request: Any, session: Session, ctx: AppContext, **_: Any) 
 async def internal_events(
     request: Any, session: Session, ctx: AppContext, query: m.SinceQuery, **_: Any
 ) -> BaseModel:
-    since = _utc(query.since)
-    rows = await queries.fetch_event_counts(ctx.warehouse, since)
-    return m.EventCounts(since=since, counts=[m.EventCount(**dict(r)) for r in rows])
+    rows = await queries.fetch_event_counts(ctx.warehouse, query.since)
+    return m.EventCounts(since=query.since, counts=[m.EventCount(**dict(r)) for r in rows])
 
 
 async def web_daily(
     request: Any, session: Session, ctx: AppContext, query: m.RangeQuery, **_: Any
 ) -> BaseModel:
     start, end = check_range(ctx, query.start, query.end)
-    site = request.match_info["site"]
+    site = path_text(request, "site", m.SITE_PATTERN)
     rows = await queries.fetch_web_daily(ctx.warehouse, site, start, end)
     return m.WebDaily(site=site, days=[m.WebDay(**dict(r)) for r in rows])
 
@@ -195,7 +217,9 @@ async def ops_status(request: Any, session: Session, ctx: AppContext, **_: Any) 
 
 
 async def energy(request: Any, session: Session, ctx: AppContext, **_: Any) -> BaseModel:
-    cloud_id = request.match_info["cloud_id"]
+    """The rainforest user document of a validated, URL-encoded cloud id: only
+    :data:`RAINFOREST_USER_ROUTE` is ever requested, redirects are not followed."""
+    cloud_id = path_text(request, "cloud_id", m.CLOUD_ID_PATTERN)
     if not ctx.settings.rainforest_url or ctx.http is None:
         raise UpstreamError(
             "the rainforest API is not configured (FORKLIFT_DASHBOARD_RAINFOREST_URL)"
@@ -203,16 +227,24 @@ async def energy(request: Any, session: Session, ctx: AppContext, **_: Any) -> B
     token = (
         ctx.settings.rainforest_token.get_secret_value() if ctx.settings.rainforest_token else ""
     )
-    url = f"{ctx.settings.rainforest_url.rstrip('/')}/api/user/{cloud_id}"
+    path = RAINFOREST_USER_ROUTE.format(cloud_id=quote(cloud_id, safe=""))
+    url = ctx.settings.rainforest_url.rstrip("/") + path
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
     try:
-        async with ctx.http.get(url, headers={"Authorization": f"Bearer {token}"}) as resp:
-            if resp.status in (400, 404):
+        async with ctx.http.get(url, headers=headers, allow_redirects=False) as resp:
+            if resp.status == 404:
                 raise NotFound("no such rainforest user", "cloud_id")
             if resp.status != 200:
                 raise UpstreamError(f"rainforest API answered {resp.status}")
-            user = await resp.json()
+            raw = await resp.content.read(RAINFOREST_MAX_BYTES + 1)
     except (aiohttp.ClientError, TimeoutError) as e:
         raise UpstreamError(f"rainforest API unreachable: {type(e).__name__}") from e
+    try:
+        user = json.loads(raw) if len(raw) <= RAINFOREST_MAX_BYTES else None
+    except (ValueError, RecursionError):
+        user = None
+    if not isinstance(user, dict):
+        raise UpstreamError("rainforest API answered something that is not a user document")
     return m.Energy(cloud_id=cloud_id, user=user)
 
 

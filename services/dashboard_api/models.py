@@ -1,25 +1,92 @@
-"""Pydantic models of the API's requests and responses; the OpenAPI document is built from them."""
+"""Pydantic models of the API's requests and responses; the OpenAPI document is built from them.
+
+Inputs are parsed exactly as their JSON Schema says (a fuzzer holding the document finds no
+value the schema allows but the API refuses, nor the reverse): integers are digits only,
+times are RFC 3339 date-times or full dates (midnight UTC), text holds no control characters.
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any, Literal
+import re
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
+
+from services.rainforest.models import CLOUD_ID_PATTERN
+from shared.webapi import ErrorBody, ErrorResponse
+
+__all__ = [
+    "ErrorBody",
+    "ErrorResponse",
+    "INT64_MAX",
+    "CLOUD_ID_PATTERN",
+    "SITE_PATTERN",
+    "parse_instant",
+]
+
+INT64_MAX = 2**63 - 1
+SITE_PATTERN = "[A-Za-z0-9._-]{1,253}"  # a piwik site name (a host name)
+NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"
+_DIGITS = re.compile(r"-?[0-9]{1,20}")
+_FULL_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# RFC 3339 date-time (what JSON Schema's "date-time" format means): offset required.
+_DATE_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?"
+    r"([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+)
+_UTC_MIN = datetime.min.replace(tzinfo=UTC)
+_UTC_MAX = datetime.max.replace(tzinfo=UTC)
 
 
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-    field: str | None = None
+def _strict_int(value: Any) -> Any:
+    """Query and path integers are digits (an optional minus), nothing else."""
+    if isinstance(value, str):
+        if not _DIGITS.fullmatch(value):
+            raise ValueError("must be an integer (digits only)")
+        return int(value)
+    return value
 
 
-class ErrorResponse(BaseModel):
-    error: ErrorBody
+def parse_instant(value: Any) -> datetime:
+    """An RFC 3339 date-time, or a full date meaning its midnight UTC, as an aware UTC
+    datetime. A time whose UTC equivalent falls outside years 1-9999 is clamped to the
+    nearest representable instant (no data lies beyond either end)."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 date-time or a date")
+    if _FULL_DATE.fullmatch(value):
+        day = date.fromisoformat(value)
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    if _DATE_TIME.fullmatch(value) is None:
+        raise ValueError("must be an RFC 3339 date-time (with Z or an offset) or a date")
+    parsed = datetime.fromisoformat(value.upper())
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        return _UTC_MIN if parsed.year == 1 else _UTC_MAX
+
+
+# A warehouse id: positive int64. ``Id`` parses it from a query string (digits only).
+PositiveId = Annotated[int, Field(ge=1, le=INT64_MAX)]
+Id = Annotated[PositiveId, BeforeValidator(_strict_int)]
+Instant = Annotated[
+    datetime,
+    BeforeValidator(parse_instant),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date-time"},
+                {"type": "string", "format": "date"},
+            ]
+        }
+    ),
+]
 
 
 class LoginRequest(BaseModel):
-    username: str = Field(min_length=1, max_length=150)
+    username: str = Field(min_length=1, max_length=150, pattern=NO_CONTROL)
     password: str = Field(min_length=1, max_length=4096)
 
 
@@ -27,7 +94,7 @@ class LoginResponse(BaseModel):
     token: str
     username: str
     is_superuser: bool
-    client_ids: list[int]
+    client_ids: list[PositiveId]
 
 
 class OkResponse(BaseModel):
@@ -35,7 +102,7 @@ class OkResponse(BaseModel):
 
 
 class Client(BaseModel):
-    client_id: int
+    client_id: PositiveId
     name: str | None
 
 
@@ -55,13 +122,13 @@ class Metrics(BaseModel):
 
 
 class CampaignSummary(BaseModel):
-    campaign_id: int
+    campaign_id: PositiveId
     name: str | None
     metrics: Metrics
 
 
 class CampaignList(BaseModel):
-    client_id: int
+    client_id: PositiveId
     start: datetime
     end: datetime
     campaigns: list[CampaignSummary]
@@ -73,7 +140,7 @@ class SeriesPoint(BaseModel):
 
 
 class Series(BaseModel):
-    campaign_id: int
+    campaign_id: PositiveId
     granularity: Literal["hour", "day"]
     start: datetime
     end: datetime
@@ -81,7 +148,7 @@ class Series(BaseModel):
 
 
 class Edgeplorer(BaseModel):
-    fbid: int
+    fbid: PositiveId
     user: dict[str, Any] | None
     events: list[dict[str, Any]]
     edges: list[dict[str, Any]]
@@ -90,7 +157,7 @@ class Edgeplorer(BaseModel):
 class EventCount(BaseModel):
     type: str
     hour: datetime
-    campaign_id: int | None
+    campaign_id: PositiveId | None
     count: int
 
 
@@ -140,12 +207,12 @@ class Energy(BaseModel):
 
 # Query parameters (validated from the query string).
 class RangeQuery(BaseModel):
-    start: datetime
-    end: datetime
+    start: Instant
+    end: Instant
 
 
 class CampaignsQuery(RangeQuery):
-    client_id: int | None = Field(None, ge=1, le=2**63 - 1)
+    client_id: Id | None = None
 
 
 class SeriesQuery(RangeQuery):
@@ -153,4 +220,4 @@ class SeriesQuery(RangeQuery):
 
 
 class SinceQuery(BaseModel):
-    since: datetime
+    since: Instant

@@ -18,8 +18,8 @@ from services.dashboard_api.metrics import (
 from shared.source import SourceDatabase, SourceTableMissing
 
 __all__ = [
-    "fetch_login",
-    "fetch_user_clients",
+    "fetch_user_by_name",
+    "fetch_user_by_id",
     "fetch_clients",
     "fetch_root_campaigns",
     "fetch_campaign_client",
@@ -40,11 +40,18 @@ async def _fetch(pool: asyncpg.Pool, sql: str, *args: Any) -> list[asyncpg.Recor
         return []
 
 
-_LOGIN_SQL = "SELECT id, password, is_superuser, is_active FROM auth_user WHERE username = $1"
+_USER_SQL = "SELECT id, username, password, is_superuser, is_active FROM auth_user WHERE "
 # MySQL compares by the column's collation, usually blind to case and trailing spaces: the
 # UTF-8 bytes must match too, so a username logs in exactly as it would on Postgres.
-_MYSQL_LOGIN_SQL = (
-    _LOGIN_SQL + " AND CAST(CONVERT(username USING utf8mb4) AS BINARY) = CAST($1 AS BINARY)"
+_BY_NAME = {
+    "postgres": _USER_SQL + "username = $1",
+    "mysql": _USER_SQL
+    + "username = $1 AND CAST(CONVERT(username USING utf8mb4) AS BINARY) = CAST($1 AS BINARY)",
+}
+_CLIENTS_SQL = (
+    "SELECT DISTINCT cag.client_id FROM auth_user_groups ug "
+    "JOIN clients_auth_groups cag ON cag.group_id = ug.group_id "
+    "WHERE ug.user_id = $1 ORDER BY 1"
 )
 
 
@@ -56,22 +63,25 @@ async def _fetch_source(source: SourceDatabase, sql: str, *args: Any) -> list[An
         return []
 
 
-async def fetch_login(source: SourceDatabase, username: str) -> Any | None:
-    """The ``auth_user`` row of ``username`` (exact match), or None."""
-    sql = _MYSQL_LOGIN_SQL if source.dialect == "mysql" else _LOGIN_SQL
-    rows = await _fetch_source(source, sql, username)
-    return rows[0] if rows else None
+async def _with_clients(source: SourceDatabase, rows: list[Any]) -> dict[str, Any] | None:
+    """The user of ``rows`` (if any) with ``client_ids``: the clients its groups grant."""
+    if not rows:
+        return None
+    user = dict(rows[0])
+    granted = await _fetch_source(source, _CLIENTS_SQL, user["id"])
+    return {**user, "client_ids": [r["client_id"] for r in granted]}
 
 
-async def fetch_user_clients(source: SourceDatabase, user_id: int) -> list[int]:
-    rows = await _fetch_source(
-        source,
-        "SELECT DISTINCT cag.client_id FROM auth_user_groups ug "
-        "JOIN clients_auth_groups cag ON cag.group_id = ug.group_id "
-        "WHERE ug.user_id = $1 ORDER BY 1",
-        user_id,
-    )
-    return [r["client_id"] for r in rows]
+async def fetch_user_by_name(source: SourceDatabase, username: str) -> dict[str, Any] | None:
+    """The Django user ``username`` (exact match) and its clients, or None."""
+    rows = await _fetch_source(source, _BY_NAME[source.dialect], username)
+    return await _with_clients(source, rows)
+
+
+async def fetch_user_by_id(source: SourceDatabase, user_id: int) -> dict[str, Any] | None:
+    """The user a session belongs to, as it is now (None once deleted)."""
+    rows = await _fetch_source(source, _USER_SQL + "id = $1", user_id)
+    return await _with_clients(source, rows)
 
 
 async def fetch_clients(warehouse: asyncpg.Pool) -> list[asyncpg.Record]:

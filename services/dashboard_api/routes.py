@@ -13,8 +13,9 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from services.dashboard_api import models as m
+from shared.webapi import error_responses, error_schemas
 
-__all__ = ["RouteSpec", "ROUTES", "openapi_document", "aiohttp_path"]
+__all__ = ["RouteSpec", "ROUTES", "openapi_document"]
 
 Access = Literal["public", "user", "superuser"]
 
@@ -31,16 +32,34 @@ class RouteSpec:
     response: type[BaseModel]
     query: type[BaseModel] | None = None
     body: type[BaseModel] | None = None
-    path_params: tuple[tuple[str, str], ...] = ()  # (name, "integer"|"string")
+    path_params: tuple[tuple[str, dict[str, Any]], ...] = ()  # (name, JSON Schema)
+    # answers besides 200, 400 (any input), 401/403 (access), 413/415 (body), 431 (all)
+    errors: tuple[tuple[int, str], ...] = ()
+
+
+ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": m.INT64_MAX}
 
 
 ROUTES = (
     RouteSpec("GET", "/api/health", "health", "public", "Liveness and dependencies", m.Health),
     RouteSpec(
-        "POST", "/api/login", "login", "public", "Log in", m.LoginResponse, body=m.LoginRequest
+        "POST",
+        "/api/login",
+        "login",
+        "public",
+        "Log in",
+        m.LoginResponse,
+        body=m.LoginRequest,
+        errors=((401, "Unknown user, wrong password or inactive user"), (429, "")),
     ),
     RouteSpec(
-        "POST", "/api/logout", "logout", "user", "Log out (revokes the session)", m.OkResponse
+        "POST",
+        "/api/logout",
+        "logout",
+        "user",
+        "Log out (revokes the session)",
+        m.OkResponse,
+        errors=((415, "A body that is not application/json"),),
     ),
     RouteSpec("GET", "/api/clients", "clients", "superuser", "Clients to pick from", m.ClientList),
     RouteSpec(
@@ -51,6 +70,7 @@ ROUTES = (
         "Root campaigns of a client with the 8 dashboard metrics over [start, end)",
         m.CampaignList,
         query=m.CampaignsQuery,
+        errors=((404, "Not one of the user's clients"),),
     ),
     RouteSpec(
         "GET",
@@ -60,7 +80,8 @@ ROUTES = (
         "Hourly or daily metrics of a root campaign over [start, end)",
         m.Series,
         query=m.SeriesQuery,
-        path_params=(("campaign_id", "integer"),),
+        path_params=(("campaign_id", ID_SCHEMA),),
+        errors=((404, "No such campaign (or another client's)"),),
     ),
     RouteSpec(
         "GET",
@@ -69,7 +90,7 @@ ROUTES = (
         "superuser",
         "A Facebook id's user row, events and incoming edges",
         m.Edgeplorer,
-        path_params=(("fbid", "integer"),),
+        path_params=(("fbid", ID_SCHEMA),),
     ),
     RouteSpec(
         "GET",
@@ -88,7 +109,7 @@ ROUTES = (
         "Hits and distinct visitors per day of a web site",
         m.WebDaily,
         query=m.RangeQuery,
-        path_params=(("site", "string"),),
+        path_params=(("site", {"type": "string", "pattern": f"^{m.SITE_PATTERN}$"}),),
     ),
     RouteSpec(
         "GET",
@@ -97,7 +118,8 @@ ROUTES = (
         "superuser",
         "Status and latest readings of a Rainforest user",
         m.Energy,
-        path_params=(("cloud_id", "string"),),
+        path_params=(("cloud_id", {"type": "string", "pattern": f"^{m.CLOUD_ID_PATTERN}$"}),),
+        errors=((404, "No such rainforest user"), (502, "")),
     ),
     RouteSpec(
         "GET", "/api/ops/status", "ops_status", "superuser", "Every service's status", m.OpsStatus
@@ -107,44 +129,66 @@ ROUTES = (
 REF = "#/components/schemas/{model}"
 
 
+def _query_schema(prop: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter's schema: an omitted parameter is the absent value, never ``null``."""
+    prop = {k: v for k, v in prop.items() if k not in ("title", "default")}
+    if "anyOf" in prop:
+        options = [o for o in prop["anyOf"] if o != {"type": "null"}]
+        if len(options) == 1:
+            prop = {**{k: v for k, v in prop.items() if k != "anyOf"}, **options[0]}
+    return prop
+
+
 def _parameters(spec: RouteSpec) -> list[dict[str, Any]]:
     params = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
-        for name, kind in spec.path_params
+        {"name": name, "in": "path", "required": True, "schema": schema}
+        for name, schema in spec.path_params
     ]
     if spec.query is not None:
         schema = spec.query.model_json_schema(ref_template=REF)
         required = set(schema.get("required", ()))
         for name, prop in schema["properties"].items():
             params.append(
-                {"name": name, "in": "query", "required": name in required, "schema": prop}
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": name in required,
+                    "schema": _query_schema(prop),
+                }
             )
     return params
 
 
-def _operation(spec: RouteSpec) -> dict[str, Any]:
-    error = {
-        "content": {"application/json": {"schema": {"$ref": REF.format(model="ErrorResponse")}}}
-    }
-    responses: dict[str, Any] = {
-        "200": {
-            "description": "OK",
-            "content": {
-                "application/json": {"schema": {"$ref": REF.format(model=spec.response.__name__)}}
-            },
-        },
-        "400": {"description": "Invalid input", **error},
-        "500": {"description": "Internal error", **error},
-    }
+def _errors(spec: RouteSpec) -> dict[str, Any]:
+    errors: dict[int, str | None] = {431: None}
+    if spec.path_params or spec.query is not None or spec.body is not None:
+        errors[400] = "Invalid input (the field names it)"
+    if spec.body is not None:
+        errors.update({413: None, 415: None})
     if spec.access != "public":
-        responses["401"] = {"description": "Not logged in", **error}
+        errors[401] = "Not logged in, or the session ended (logout, expiry, account change)"
     if spec.access == "superuser":
-        responses["403"] = {"description": "Superusers only", **error}
+        errors[403] = "Superusers only"
+    errors.update({status: text or None for status, text in spec.errors})
+    return error_responses(errors)
+
+
+def _operation(spec: RouteSpec) -> dict[str, Any]:
     op: dict[str, Any] = {
         "operationId": spec.handler,
         "summary": spec.summary,
         "parameters": _parameters(spec),
-        "responses": responses,
+        "responses": {
+            "200": {
+                "description": "OK",
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": REF.format(model=spec.response.__name__)}
+                    }
+                },
+            },
+            **_errors(spec),
+        },
     }
     if spec.body is not None:
         op["requestBody"] = {
@@ -158,31 +202,37 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
     return op
 
 
+OPENAPI_OPERATION = {
+    "operationId": "openapi",
+    "summary": "This document",
+    "parameters": [],
+    "responses": {
+        "200": {
+            "description": "The OpenAPI 3.1 document",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+        **error_responses({431: None}),
+    },
+}
+
+
 def openapi_document() -> dict[str, Any]:
-    """The OpenAPI 3.1 document of :data:`ROUTES`."""
-    models = {m.ErrorResponse} | {s.response for s in ROUTES} | {s.body for s in ROUTES if s.body}
+    """The OpenAPI 3.1 document of :data:`ROUTES` (and of itself)."""
+    models = {s.response for s in ROUTES} | {s.body for s in ROUTES if s.body}
     _, defs = models_json_schema([(model, "validation") for model in models], ref_template=REF)
     paths: dict[str, dict[str, Any]] = {}
     for spec in ROUTES:
         paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec)
+    paths["/api/openapi.json"] = {"get": OPENAPI_OPERATION}
     return {
         "openapi": "3.1.0",
         "info": {"title": "forklift dashboard API", "version": "1.0.0"},
         "paths": paths,
         "components": {
-            "schemas": defs.get("$defs", {}),
+            "schemas": {**defs.get("$defs", {}), **error_schemas()},
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "cookie": {"type": "apiKey", "in": "cookie", "name": "forklift_session"},
             },
         },
     }
-
-
-def aiohttp_path(spec: RouteSpec) -> str:
-    """The route's path for aiohttp: integer path parameters only match digits."""
-    path = spec.path
-    for name, kind in spec.path_params:
-        if kind == "integer":
-            path = path.replace("{" + name + "}", "{" + name + r":-?\d+}")
-    return path

@@ -1,8 +1,11 @@
-"""Sessions and the login throttle, kept in Redis so every API process shares them.
+"""Sessions, kept in Redis so every API process shares them.
 
 A session id is a random token given to the client (cookie or bearer); Redis stores the
 session under an HMAC of it with the session secret, so a Redis dump holds no usable token.
-Logout deletes the key (revocation).
+Each user's session keys are indexed in a set, so all of them can be revoked at once
+(``forklift dashboard sessions revoke USERNAME``). A session records what the user was when
+it logged in (active, superuser, clients, a fingerprint of the password hash): a request
+whose user no longer matches (see :func:`still_valid`) ends the session.
 """
 
 from __future__ import annotations
@@ -12,21 +15,21 @@ import hmac
 import json
 import secrets
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 
-__all__ = ["Session", "SessionStore", "Throttle"]
+__all__ = [
+    "Session",
+    "SessionStore",
+    "still_valid",
+    "revoke_user",
+    "SESSION_PREFIX",
+    "USER_SESSIONS_PREFIX",
+]
 
 SESSION_PREFIX = "forklift:dashboard:session:"
-THROTTLE_PREFIX = "forklift:dashboard:login-failures:"
-
-# Count one failure per key; the first failure of a window starts its expiry. One script so
-# no counter is ever left without a TTL (Redis 6.2 has no EXPIRE ... NX).
-_FAIL = """
-for _, key in ipairs(KEYS) do
-  if redis.call('INCR', key) == 1 then redis.call('EXPIRE', key, ARGV[1]) end
-end
-"""
+USER_SESSIONS_PREFIX = "forklift:dashboard:user-sessions:"
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,18 @@ class Session:
     username: str
     is_superuser: bool
     client_ids: tuple[int, ...]
+    password_fp: str
+
+
+def still_valid(session: Session, user: Any, password_fp: str) -> bool:
+    """Whether the user row ``user`` (username, is_active, is_superuser, client_ids) still is
+    what ``session`` was granted for; ``password_fp`` is the fingerprint of its hash now."""
+    if user is None or not user["is_active"] or user["username"] != session.username:
+        return False
+    if bool(user["is_superuser"]) != session.is_superuser:
+        return False
+    clients = () if session.is_superuser else tuple(user["client_ids"] or ())
+    return clients == session.client_ids and hmac.compare_digest(password_fp, session.password_fp)
 
 
 class SessionStore:
@@ -51,9 +66,23 @@ class SessionStore:
         digest = hmac.new(self.secret, token.encode(), hashlib.sha256).hexdigest()
         return SESSION_PREFIX + digest
 
+    @staticmethod
+    def _index(username: str) -> str:
+        return USER_SESSIONS_PREFIX + username
+
+    def password_fingerprint(self, encoded_hash: str) -> str:
+        """A keyed digest of the stored password hash: changes when the password does."""
+        message = b"password-hash\0" + encoded_hash.encode()
+        return hmac.new(self.secret, message, hashlib.sha256).hexdigest()[:32]
+
     async def create(self, session: Session) -> str:
         token = secrets.token_urlsafe(32)
-        await self.redis.set(self._key(token), json.dumps(asdict(session)), ex=self.ttl_s)
+        key = self._key(token)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(key, json.dumps(asdict(session)), ex=self.ttl_s)
+            pipe.sadd(self._index(session.username), key)
+            pipe.expire(self._index(session.username), self.ttl_s)
+            await pipe.execute()
         return token
 
     async def get(self, token: str) -> Session | None:
@@ -61,27 +90,28 @@ class SessionStore:
         if raw is None:
             return None
         data = json.loads(raw)
-        return Session(**{**data, "client_ids": tuple(data["client_ids"])})
+        try:
+            return Session(**{**data, "client_ids": tuple(data["client_ids"])})
+        except (KeyError, TypeError):  # a session stored by an older release: log in again
+            return None
 
-    async def revoke(self, token: str) -> None:
-        await self.redis.delete(self._key(token))
+    async def revoke(self, token: str, username: str | None = None) -> None:
+        key = self._key(token)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            if username is not None:
+                pipe.srem(self._index(username), key)
+            await pipe.execute()
 
 
-class Throttle:
-    """Counts failed logins per key (``user:<name>``, ``ip:<addr>``) over a fixed window."""
-
-    def __init__(self, redis: Redis, max_failures: int, window_s: int) -> None:
-        self.redis = redis
-        self.max_failures = max_failures
-        self.window_s = window_s
-        self._fail = redis.register_script(_FAIL)
-
-    async def blocked(self, *keys: str) -> bool:
-        values = await self.redis.mget([THROTTLE_PREFIX + k for k in keys])
-        return any(v is not None and int(v) >= self.max_failures for v in values)
-
-    async def fail(self, *keys: str) -> None:
-        await self._fail(keys=[THROTTLE_PREFIX + k for k in keys], args=[self.window_s])
-
-    async def clear(self, key: str) -> None:
-        await self.redis.delete(THROTTLE_PREFIX + key)
+async def revoke_user(redis: Redis, username: str) -> int:
+    """End every session of ``username``; how many were live."""
+    index = USER_SESSIONS_PREFIX + username
+    keys = [k.decode() for k in await redis.smembers(index)]
+    if not keys:
+        return 0
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.delete(*keys)
+        pipe.srem(index, *keys)
+        deleted, _ = await pipe.execute()
+    return int(deleted)

@@ -1,13 +1,26 @@
 """Gateway clients: one fetch per adapter, each bounded by a timeout, every failure wrapped in a
-GatewayError subclass (BadCredentials, BadReply). Connections are kept alive and reused by the
-caller's session."""
+GatewayError subclass (BadCredentials, BadReply).
+
+This is where requests leave: an EAGLE-200 ``host`` (chosen by the API's caller) is resolved
+here, every address it resolves to is checked against the allow-list
+(:func:`services.rainforest.hosts.address_allowed`), and the hub connects to the checked
+address itself, so a name cannot resolve to another address between check and connect, and
+never follows a redirect.
+Whatever goes wrong on the way to a gateway (refused, timed out, not allowed, not HTTP, not
+XML) answers one text, :data:`GATEWAY_UNREACHABLE`: the API tells its caller nothing about
+what else listens at an address. Connections are kept alive and reused by the caller's
+session.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
+from xml.parsers.expat import ExpatError
 
 import aiohttp
 from aioeagle import EagleHub
@@ -15,11 +28,16 @@ from aioeagle.electric_meter import ElectricMeter
 from aioeagle.errors import BadAuth
 from yarl import URL
 
-from services.rainforest.errors import BadCredentials, BadReply, GatewayError
+from services.rainforest.errors import BadCredentials, BadReply, GatewayError, HostNotAllowed
+from services.rainforest.hosts import address_allowed
+from services.rainforest.models import split_host
 from services.rainforest.readings import parse_relay_reply, reading_from_eagle200
+from shared.logging import get_logger
+from shared.networks import IPAddress, IPNetwork
 
-__all__ = ["Gateway", "fetch_reading", "RELAY_COMMAND"]
+__all__ = ["Gateway", "fetch_reading", "resolve_gateway", "RELAY_COMMAND", "GATEWAY_UNREACHABLE"]
 
+log = get_logger("forklift.rainforest.adapters")
 RELAY_COMMAND = "<Command><Name>get_instantaneous_demand</Name></Command>"
 _RELAY_BODY = RELAY_COMMAND.encode()
 
@@ -35,6 +53,27 @@ def _request_timeout(timeout_s: float) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=timeout_s)
 
 
+GATEWAY_UNREACHABLE = (
+    "no EAGLE gateway answered at this host (unreachable, not an EAGLE, or outside "
+    "FORKLIFT_RAINFOREST_GATEWAY_NETWORKS)"
+)
+RELAY_UNREACHABLE = "the Rainforest relay did not answer"
+# What aiohttp, aioeagle and xmltodict raise on a connection or reply that is not an EAGLE's.
+_CONNECTION_FAILURES = (
+    TimeoutError,
+    OSError,
+    aiohttp.ClientError,
+    HostNotAllowed,
+    ExpatError,
+    KeyError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    IndexError,
+    LookupError,
+)
+
+
 class Gateway:
     """How to reach one user's gateway (built from the user record and its decrypted secret).
     Keeps the EAGLE-200 hub and meter between polls (aioeagle spaces requests by 1 s)."""
@@ -47,6 +86,40 @@ class Gateway:
         self.host = host
         self._hub: EagleHub | None = None
         self._meter: ElectricMeter | None = None
+
+    def forget_connection(self) -> None:
+        """After a failure: resolve and list devices again on the next poll."""
+        self._hub = None
+        self._meter = None
+
+
+class _NoRedirects:
+    """The one thing EagleHub asks of its session, ``post``, with redirects refused: a
+    gateway must not send the poller on to an address the allow-list never saw."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
+
+    def post(self, url: str, **kwargs: Any) -> Any:
+        return self._session.post(url, allow_redirects=False, **kwargs)
+
+
+async def resolve_gateway(host: str, networks: tuple[IPNetwork, ...]) -> str:
+    """The ``address[:port]`` to connect to for ``host``: an IP literal as is, a name
+    resolved; HostNotAllowed unless every address is allowed."""
+    name, port = split_host(host)
+    try:
+        addresses: list[IPAddress] = [ipaddress.ip_address(name)]
+    except ValueError:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            name, port or 80, type=socket.SOCK_STREAM
+        )
+        addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    if not addresses or not all(address_allowed(a, networks) for a in addresses):
+        raise HostNotAllowed(f"{host} is outside FORKLIFT_RAINFOREST_GATEWAY_NETWORKS")
+    address = addresses[0]
+    text = f"[{address}]" if address.version == 6 else str(address)
+    return f"{text}:{port}" if port else text
 
 
 async def _fetch_relay(
@@ -68,9 +141,12 @@ async def _fetch_relay(
     return parse_relay_reply(gw.cloud_id, body, datetime.now(UTC))
 
 
-async def _fetch_eagle200(session: aiohttp.ClientSession, gw: Gateway) -> dict[str, Any]:
+async def _fetch_eagle200(
+    session: aiohttp.ClientSession, gw: Gateway, networks: tuple[IPNetwork, ...]
+) -> dict[str, Any]:
     if gw._hub is None:
-        gw._hub = EagleHub(session, gw.cloud_id, gw.secret, host=gw.host)
+        address = await resolve_gateway(gw.host, networks)
+        gw._hub = EagleHub(_NoRedirects(session), gw.cloud_id, gw.secret, host=address)  # type: ignore[arg-type]
     if gw._meter is None:
         meters = await gw._hub.get_device_list()
         if not meters:
@@ -83,19 +159,30 @@ async def _fetch_eagle200(session: aiohttp.ClientSession, gw: Gateway) -> dict[s
 
 
 async def fetch_reading(
-    session: aiohttp.ClientSession, relay_url: str, gw: Gateway, timeout_s: float
+    session: aiohttp.ClientSession,
+    relay_url: str,
+    gw: Gateway,
+    timeout_s: float,
+    networks: tuple[IPNetwork, ...],
 ) -> dict[str, Any]:
-    """One normalized reading from ``gw``, within ``timeout_s``."""
+    """One normalized reading from ``gw``, within ``timeout_s``; an EAGLE-200 only at an
+    address inside ``networks``."""
     try:
         if gw.adapter == "eagle200":
             async with asyncio.timeout(timeout_s):  # aioeagle sets no timeout of its own
-                return await _fetch_eagle200(session, gw)
+                return await _fetch_eagle200(session, gw, networks)
         return await _fetch_relay(session, relay_url, gw, timeout_s)
     except BadAuth:
         raise BadCredentials("gateway answered HTTP 401") from None
-    except TimeoutError:
-        raise GatewayError(f"no answer within {timeout_s} s") from None
-    except aiohttp.ClientError as e:
-        raise GatewayError(f"{type(e).__name__}: {e}") from None
-    except (KeyError, TypeError, ValueError) as e:  # aioeagle/xmltodict on garbage replies
-        raise BadReply(f"unreadable reply: {type(e).__name__}: {e}") from None
+    except GatewayError:
+        raise
+    except _CONNECTION_FAILURES as e:
+        gw.forget_connection()
+        # the cause stays in the operator's log; the caller sees one text for all of them
+        log.debug(
+            "rainforest.fetch.failed",
+            cloud_id=gw.cloud_id,
+            error=f"{type(e).__name__}: {e}"[:300],
+        )
+        unreachable = GATEWAY_UNREACHABLE if gw.adapter == "eagle200" else RELAY_UNREACHABLE
+        raise GatewayError(unreachable) from None

@@ -1,11 +1,13 @@
 """The rainforest HTTP API (aiohttp) and, unless ``background=False``, a poller in-process
 (one member of the sharded pollers, see ``poller``).
 
-Every route but ``GET /api/health`` needs ``Authorization: Bearer <token>``
-(FORKLIFT_RAINFOREST_API_TOKEN, a comma-separated list allowed): 401 without, 403 with a
-wrong token. Errors are JSON ``{"error": ..., "field": ...}``. No response ever contains a
-gateway secret. ``GET /api/event`` counts its reading in Redis and leaves the line for the
-poller holding the user's shard to write, so a user's file only ever has that one writer.
+Every route but ``GET /api/health`` and ``GET /api/openapi.json`` needs
+``Authorization: Bearer <token>`` (FORKLIFT_RAINFOREST_API_TOKEN, a comma-separated list
+allowed): 401 without, 403 with a wrong token. Errors have the shared shape
+``{"error": {"code", "message", "field"}}`` (:mod:`shared.webapi`). No response ever contains
+a gateway secret. The OpenAPI document (:mod:`services.rainforest.openapi`) lists every answer.
+``GET /api/event`` counts its reading in Redis and leaves the line for the poller holding the
+user's shard to write, so a user's file only ever has that one writer.
 """
 
 from __future__ import annotations
@@ -22,17 +24,26 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from services.rainforest.adapters import fetch_reading
-from services.rainforest.errors import BadCredentials, BadUserInput, GatewayError, UserNotFound
+from services.rainforest.errors import (
+    BadCredentials,
+    BadUserInput,
+    GatewayError,
+    HostNotAllowed,
+    UserNotFound,
+)
+from services.rainforest.models import validate_cloud_id
+from services.rainforest.openapi import openapi_document
 from services.rainforest.ownership import shard_of
 from services.rainforest.poller import Poller, running_poller
 from services.rainforest.settings import RainforestSettings
-from services.rainforest.users import UserStore, validate_cloud_id
+from services.rainforest.users import UserStore
 from shared.errors import ConfigError
 from shared.heartbeat import Heartbeat
 from shared.logging import get_logger
 from shared.settings import CoreSettings
+from shared.webapi import ApiError, edge_middleware, read_json
 
-__all__ = ["settings_cls", "create_app"]
+__all__ = ["settings_cls", "create_app", "PUBLIC_PATHS"]
 
 settings_cls = RainforestSettings
 log = get_logger("forklift.rainforest.api")
@@ -42,50 +53,42 @@ POLLER = web.AppKey("poller", Poller | None)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 SETTINGS = web.AppKey("settings", RainforestSettings)
 TOKENS = web.AppKey("tokens", list)
+SETTINGS = web.AppKey("settings", RainforestSettings)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 HEALTH_PATH = "/api/health"
+OPENAPI_PATH = "/api/openapi.json"
+PUBLIC_PATHS = frozenset({HEALTH_PATH, OPENAPI_PATH})
 
 
-def _error(status: int, message: str, field: str | None = None) -> web.Response:
-    return web.json_response({"error": message, "field": field}, status=status)
+def translate(e: Exception) -> ApiError | None:
+    """The rainforest errors a request can meet, as answers."""
+    if isinstance(e, BadUserInput):
+        return ApiError(e.message, e.field, status=400)
+    if isinstance(e, UserNotFound):
+        return ApiError(str(e), e.field, status=404)
+    if isinstance(e, HostNotAllowed):
+        return ApiError(str(e), "host", status=403)
+    if isinstance(e, BadCredentials):
+        return ApiError(f"gateway rejected the credentials: {e}", "user_pw", status=502)
+    if isinstance(e, GatewayError):
+        return ApiError(f"gateway error: {e}", status=502)
+    return None
 
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path == HEALTH_PATH:
+    if request.path in PUBLIC_PATHS:
         return await handler(request)
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer "):
-        return _error(401, "missing bearer token", "Authorization")
+        raise ApiError("missing bearer token", "Authorization", status=401)
     given = header[7:].strip().encode()
     # compare against every token (no early exit) in constant time
     matches = [hmac.compare_digest(given, token.encode()) for token in request.app[TOKENS]]
     if not any(matches):
-        return _error(403, "invalid token", "Authorization")
+        raise ApiError("invalid token", "Authorization", status=403)
     return await handler(request)
-
-
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The one catch-all of the API: known errors to 4xx/502, anything else to a logged 500."""
-    try:
-        return await handler(request)
-    except web.HTTPException as e:
-        if e.status == 413:
-            return _error(413, "request body too large", "body")
-        return _error(e.status, e.reason)
-    except BadUserInput as e:
-        return _error(400, e.message, e.field)
-    except UserNotFound as e:
-        return _error(404, str(e), "cloud_id")
-    except BadCredentials as e:
-        return _error(502, f"gateway rejected the credentials: {e}", "user_pw")
-    except GatewayError as e:
-        return _error(502, f"gateway error: {e}")
-    except Exception as e:  # noqa: BLE001 - the API's single catch-all
-        log.exception("rainforest.api.error", path=request.path, error=str(e))
-        return _error(500, "internal error")
 
 
 def _cloud_id(request: web.Request) -> str:
@@ -94,11 +97,9 @@ def _cloud_id(request: web.Request) -> str:
 
 async def post_user(request: web.Request) -> web.Response:
     cloud_id = _cloud_id(request)
-    try:
-        body: Any = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BadUserInput("body", "must be JSON") from None
-    return web.json_response(await request.app[STORE].upsert(cloud_id, body))
+    body: Any = await read_json(request)
+    user = await request.app[STORE].upsert(cloud_id, body, request.app[SETTINGS].networks)
+    return web.json_response(user)
 
 
 async def get_user(request: web.Request) -> web.Response:
@@ -106,8 +107,9 @@ async def get_user(request: web.Request) -> web.Response:
 
 
 async def delete_user(request: web.Request) -> web.Response:
-    await request.app[STORE].delete(_cloud_id(request))
-    return web.json_response({"deleted": request.match_info["cloud_id"]})
+    cloud_id = _cloud_id(request)
+    await request.app[STORE].delete(cloud_id)
+    return web.json_response({"deleted": cloud_id})
 
 
 async def list_users(request: web.Request) -> web.Response:
@@ -121,7 +123,7 @@ async def health(request: web.Request) -> web.Response:
         await request.app[STORE].redis.ping()
     except (RedisError, OSError) as e:
         log.warning("rainforest.health.redis_down", error=str(e))
-        return web.json_response({"status": "unavailable", "redis": str(e)}, status=503)
+        return web.json_response({"status": "unavailable", "redis": "unavailable"}, status=503)
     poller = request.app[POLLER]
     return web.json_response(
         {
@@ -132,6 +134,10 @@ async def health(request: web.Request) -> web.Response:
             "users_polled": poller.users_polled if poller is not None else 0,
         }
     )
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(text=json.dumps(openapi_document()))
 
 
 async def get_event(request: web.Request) -> web.Response:
@@ -145,7 +151,11 @@ async def get_event(request: web.Request) -> web.Response:
     gateway = store.gateway(raw)
     try:
         reading = await fetch_reading(
-            request.app[SESSION], settings.relay_url, gateway, settings.request_timeout_s
+            request.app[SESSION],
+            settings.relay_url,
+            gateway,
+            settings.request_timeout_s,
+            settings.networks,
         )
     except BadCredentials as e:
         await store.set_status(cloud_id, "auth_failed", str(e))
@@ -165,7 +175,8 @@ async def create_app(
         raise ConfigError("FORKLIFT_RAINFOREST_API_TOKEN is not set")
     fernet = settings.fernet()
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware], client_max_size=settings.max_body_bytes
+        middlewares=[edge_middleware("rainforest", translate), auth_middleware],
+        client_max_size=settings.max_body_bytes,
     )
     app[TOKENS] = tokens
     app[SETTINGS] = settings
@@ -188,6 +199,7 @@ async def create_app(
 
     app.cleanup_ctx.append(clients)
     app.router.add_get(HEALTH_PATH, health)
+    app.router.add_get(OPENAPI_PATH, openapi)
     app.router.add_get("/api/users", list_users)
     app.router.add_post("/api/user/{cloud_id}", post_user)
     app.router.add_get("/api/user/{cloud_id}", get_user)

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 
 from services.rainforest.errors import RainforestError
 from services.rainforest.membership import read_leases, read_members
+from services.rainforest.openapi import openapi_document
 from services.rainforest.ownership import shard_of
 from services.rainforest.poller import running_poller
 from services.rainforest.rotation import rotate, rotation_lock
@@ -230,3 +231,11 @@ def rotate_cmd() -> None:
         raise RainforestError(
             f"{len(result.failed)} uploads failed; their files are kept for the next run"
         )
+
+
+@group.command(
+    help="Print the API's OpenAPI 3.1 document (JSON).\n\n"
+    "Example: forklift rainforest openapi > rainforest-openapi.json"
+)
+def openapi() -> None:
+    click.echo(json.dumps(openapi_document(), indent=2))

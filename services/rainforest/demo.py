@@ -76,6 +76,8 @@ async def seed(demo: DemoContext) -> None:
         FORKLIFT_RAINFOREST_RELAY_URL=demo.eagle_url,
         FORKLIFT_RAINFOREST_LOG_DIR=str(log_dir),
         FORKLIFT_RAINFOREST_S3_BUCKET=DEMO_BUCKET,
+        # the simulator's EAGLE-200s listen on this machine: allow exactly that address
+        FORKLIFT_RAINFOREST_GATEWAY_NETWORKS=f"{urlsplit(demo.eagle_url).hostname}/32",
     )
 
 

@@ -12,6 +12,7 @@ __all__ = [
     "PollerConfigError",
     "S3Unavailable",
     "RotationBusy",
+    "HostNotAllowed",
 ]
 
 
@@ -32,9 +33,13 @@ class BadReply(GatewayError):
 
 
 class UserNotFound(RainforestError):
-    """No user record for that cloud id."""
+    """No user record for that cloud id; ``field`` names the input that needed one."""
 
     exit_code = 2
+
+    def __init__(self, message: str, field: str = "cloud_id") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class BadUserInput(RainforestError):
@@ -60,3 +65,10 @@ class S3Unavailable(RainforestError):
 
 class RotationBusy(RainforestError):
     """Another rotation run holds the rotation lock."""
+
+
+class HostNotAllowed(RainforestError):
+    """A gateway address outside FORKLIFT_RAINFOREST_GATEWAY_NETWORKS (or a special range
+    not explicitly allowed): no request is ever sent there."""
+
+    exit_code = 2

@@ -437,7 +437,11 @@ class Poller:
         user.in_flight = True
         try:
             reading = await fetch_reading(
-                self.session, settings.relay_url, gateway, settings.request_timeout_s
+                self.session,
+                settings.relay_url,
+                gateway,
+                settings.request_timeout_s,
+                settings.networks,
             )
         except BadCredentials as e:
             log.warning("rainforest.poll.auth_failed", cloud_id=user.cloud_id, error=str(e))

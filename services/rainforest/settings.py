@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings
 
+from services.rainforest.hosts import DEFAULT_GATEWAY_NETWORKS
 from shared.errors import ConfigError
+from shared.networks import IPNetwork, parse_networks
 from shared.settings import CoreSettings, forklift_config
 
 __all__ = ["RainforestSettings"]
@@ -50,6 +53,23 @@ class RainforestSettings(BaseSettings):
     rotate_retry_s: float = Field(60.0, gt=0, description="Retry a rotation S3 stopped after")
     rotate_grace_s: float = Field(60.0, ge=0)
     max_body_bytes: int = Field(16_384, ge=256)
+    gateway_networks: str = Field(
+        DEFAULT_GATEWAY_NETWORKS,
+        description="Comma-separated networks EAGLE-200 hosts may be in (loopback, link-local "
+        "and metadata addresses only when a network names them explicitly)",
+    )
+
+    @field_validator("gateway_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        if not parse_networks(value):
+            raise ValueError("name at least one network (e.g. 192.168.0.0/16)")
+        return value
+
+    @cached_property
+    def networks(self) -> tuple[IPNetwork, ...]:
+        """:attr:`gateway_networks` parsed."""
+        return parse_networks(self.gateway_networks)
 
     @field_validator("encryption_key")
     @classmethod

@@ -17,7 +17,6 @@ readings are written to the log files.
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,19 +24,18 @@ from cryptography.fernet import Fernet, InvalidToken
 from redis.asyncio import Redis
 
 from services.rainforest.adapters import Gateway
-from services.rainforest.errors import BadUserInput, RainforestError, UserNotFound
+from services.rainforest.errors import RainforestError, UserNotFound
+from services.rainforest.hosts import check_literal
 from services.rainforest.membership import lease_key
+from services.rainforest.models import validate_cloud_id, validate_user
 from services.rainforest.readings import dedupe_key
+from shared.networks import IPNetwork
 
-__all__ = ["UserStore", "validate_user", "ADAPTERS", "PUBLIC_FIELDS"]
+__all__ = ["UserStore", "PUBLIC_FIELDS", "RECENT_READINGS"]
 
-ADAPTERS = ("cloud", "eagle200")
 INDEX_KEY = "rainforest:users"
 VERSION_KEY = "rainforest:version"
 RECENT_READINGS = 20
-CLOUD_ID_RE = re.compile(r"^[0-9a-fA-F]{1,16}$")
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-HOST_RE = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$")
 INBOX_DIRTY_KEY = "rainforest:inbox:dirty"
 INBOX_CAP = 10_000
 # Shared by the record scripts: count one reading of an existing user unless it repeats the
@@ -153,51 +151,6 @@ def inbox_key(shard: int) -> str:
     return f"rainforest:inbox:{shard}"
 
 
-def validate_cloud_id(cloud_id: str) -> str:
-    if not CLOUD_ID_RE.match(cloud_id):
-        raise BadUserInput("cloud_id", "must be 1-16 hex digits (leading zeros kept)")
-    return cloud_id
-
-
-def validate_user(cloud_id: str, body: Any, existing: dict[str, str] | None) -> dict[str, str]:
-    """Check a POST body; returns the hash fields to write (secret still in clear text).
-
-    On update every field is optional; on create ``user_email`` and ``user_pw`` are required."""
-    validate_cloud_id(cloud_id)
-    if not isinstance(body, dict):
-        raise BadUserInput("body", "must be a JSON object")
-    allowed = {"user_email", "user_pw", "adapter", "host", "active"}
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise BadUserInput(unknown[0], "unknown field")
-    fields: dict[str, str] = {}
-    for name in ("user_email", "user_pw"):
-        if name in body:
-            value = body[name]
-            if not isinstance(value, str) or not value or len(value) > 256:
-                raise BadUserInput(name, "must be a non-empty string (<= 256 chars)")
-            if name == "user_email" and not EMAIL_RE.match(value):
-                raise BadUserInput(name, "must be an email address")
-            fields[name] = value
-        elif existing is None:
-            raise BadUserInput(name, "is required")
-    adapter = body.get("adapter", (existing or {}).get("adapter", "cloud"))
-    if adapter not in ADAPTERS:
-        raise BadUserInput("adapter", f"must be one of {', '.join(ADAPTERS)}")
-    fields["adapter"] = adapter
-    host = body.get("host", (existing or {}).get("host", ""))
-    if not isinstance(host, str) or (host and not HOST_RE.match(host)):
-        raise BadUserInput("host", "must be host or host:port")
-    if adapter == "eagle200" and not host:
-        raise BadUserInput("host", "is required for the eagle200 adapter")
-    fields["host"] = host
-    if "active" in body:
-        if not isinstance(body["active"], bool):
-            raise BadUserInput("active", "must be true or false")
-        fields["active"] = "1" if body["active"] else "0"
-    return fields
-
-
 def _view(raw: dict[str, str], last_reading: dict[str, Any] | None) -> dict[str, Any]:
     view: dict[str, Any] = {name: raw.get(name) or None for name in PUBLIC_FIELDS}
     view["active"] = raw.get("active") == "1"
@@ -232,10 +185,15 @@ class UserStore:
             rows = await pipe.execute()
         return [{k.decode(): v.decode() for k, v in row.items()} for row in rows]
 
-    async def upsert(self, cloud_id: str, body: Any) -> dict[str, Any]:
-        """Create or update; counters and timestamps are preserved, status reset to pending."""
+    async def upsert(
+        self, cloud_id: str, body: Any, networks: tuple[IPNetwork, ...] | None = None
+    ) -> dict[str, Any]:
+        """Create or update; counters and timestamps are preserved, status reset to pending.
+        With ``networks``, a host that is an IP address outside them is HostNotAllowed."""
         existing = await self.raw(validate_cloud_id(cloud_id)) or None
         fields = validate_user(cloud_id, body, existing)
+        if networks is not None and fields.get("host"):
+            check_literal(fields["host"], networks)
         secret = fields.pop("user_pw", None)
         if secret is not None:
             fields["secret"] = self.fernet.encrypt(secret.encode()).decode()

@@ -7,13 +7,14 @@ from datetime import timedelta
 
 import asyncpg
 import pytest_asyncio
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from services.dashboard_api.api import create_app
 from services.dashboard_api.passwords import make_django_hash
 from services.dashboard_api.settings import DashboardSettings
 from shared.settings import CoreSettings
 from tests.clock import days_ago
+from tests.edge import EdgeTestServer
 
 # The fixture's first day: three days ago, inside every "last N days" window the code reads.
 T0 = days_ago(3)
@@ -114,20 +115,43 @@ async def seeded(core: CoreSettings, source: asyncpg.Pool, warehouse: asyncpg.Po
 
 
 def dashboard_settings(**overrides: object) -> DashboardSettings:
-    return DashboardSettings(session_secret="test-secret", _env_file=None, **overrides)
+    """Production defaults, but the fixture's hash iterations; the test client's address
+    (127.0.0.1) is a trusted proxy, so ``X-Forwarded-For`` picks the address a test logs in
+    from (see :func:`from_address`)."""
+    values: dict[str, object] = {
+        "session_secret": "test-secret",
+        "password_iterations": ITERATIONS,
+        "trusted_proxies": "127.0.0.1/32",
+        **overrides,
+    }
+    return DashboardSettings(_env_file=None, **values)
+
+
+def from_address(address: str) -> dict[str, str]:
+    """Headers making a login come from ``address`` (through the trusted proxy)."""
+    return {"X-Forwarded-For": address}
+
+
+async def serve(core: CoreSettings, settings: DashboardSettings) -> TestClient:
+    """A started test client of the app (close it with ``await client.close()``)."""
+    test_client = TestClient(EdgeTestServer(await create_app(core, settings)))
+    await test_client.start_server()
+    return test_client
 
 
 @pytest_asyncio.fixture
 async def client(seeded: CoreSettings) -> AsyncIterator[TestClient]:
-    app = await create_app(seeded, dashboard_settings(login_max_failures=3))
-    async with TestClient(TestServer(app)) as test_client:
-        yield test_client
+    test_client = await serve(seeded, dashboard_settings(login_max_failures=3))
+    yield test_client
+    await test_client.close()
 
 
-async def login(client: TestClient, username: str) -> dict[str, str]:
+async def login(client: TestClient, username: str, address: str = "192.0.2.1") -> dict[str, str]:
     """Bearer headers of a logged-in user of :data:`USERS`."""
     resp = await client.post(
-        "/api/login", json={"username": username, "password": USERS[username][0]}
+        "/api/login",
+        json={"username": username, "password": USERS[username][0]},
+        headers=from_address(address),
     )
     assert resp.status == 200, await resp.text()
     return {"Authorization": f"Bearer {(await resp.json())['token']}"}

@@ -36,13 +36,16 @@ async def test_seed_then_check(
     demo.env["FORKLIFT_RAINFOREST_API_TOKEN"] = "rf-token"
     await dashboard_demo.seed(demo)
     assert demo.env["FORKLIFT_DASHBOARD_RAINFOREST_TOKEN"] == "rf-token"
+    # plain HTTP on 127.0.0.1, and unknown users cost what the seeded (260k) hashes cost
+    assert demo.env["FORKLIFT_DASHBOARD_COOKIE_SECURE"] == "false"
+    assert demo.env["FORKLIFT_DASHBOARD_PASSWORD_ITERATIONS"] == "260000"
     secret = demo.env["FORKLIFT_DASHBOARD_SESSION_SECRET"]
     await dashboard_demo.seed(demo)  # a restarted demo keeps its secret
     assert demo.env["FORKLIFT_DASHBOARD_SESSION_SECRET"] == secret and len(secret) >= 32
 
     demo.api_urls["dashboard_api"] = "http://127.0.0.1:1"  # nothing listens: not ok, no wait
     assert not (await dashboard_demo.check(demo)).ok
-    settings = DashboardSettings(session_secret=secret, _env_file=None)
+    settings = DashboardSettings(session_secret=secret, password_iterations=1000, _env_file=None)
     async with TestServer(await create_app(seeded, settings), host="127.0.0.1") as server:
         demo.api_urls["dashboard_api"] = f"http://127.0.0.1:{server.port}"
         result = await dashboard_demo.check(demo)

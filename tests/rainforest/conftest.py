@@ -15,6 +15,7 @@ from services.rainforest.settings import RainforestSettings
 from services.rainforest.simulator import create_app as create_simulator
 from shared.settings import CoreSettings
 from tests import stack
+from tests.edge import EdgeTestServer
 
 TOKEN = "test-token"
 
@@ -40,6 +41,7 @@ def settings(simulator: TestServer, tmp_path: Path) -> RainforestSettings:
         relay_url=sim_url(simulator),
         request_timeout_s=1.0,
         flush_interval_s=0.2,
+        gateway_networks="127.0.0.1/32",  # the simulator's EAGLE-200s
         _env_file=None,
     )
 
@@ -47,7 +49,7 @@ def settings(simulator: TestServer, tmp_path: Path) -> RainforestSettings:
 @pytest_asyncio.fixture
 async def client(core: CoreSettings, settings: RainforestSettings) -> AsyncIterator[TestClient]:
     app = await api.create_app(core, settings, background=False)
-    async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
+    async with TestClient(EdgeTestServer(app, host="127.0.0.1")) as test_client:
         yield test_client
 
 

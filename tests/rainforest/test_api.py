@@ -31,7 +31,7 @@ async def test_auth_required_on_every_route(client: TestClient) -> None:
                          ("GET", "/api/event/000001")]:  # fmt: skip
         response = await client.request(method, path)
         assert response.status == 401, path
-        assert (await response.json())["field"] == "Authorization"
+        assert (await response.json())["error"]["field"] == "Authorization"
         response = await client.request(method, path, headers={"Authorization": "Bearer nope"})
         assert response.status == 403, path
     second = {"Authorization": "Bearer other-token"}
@@ -96,22 +96,23 @@ async def test_create_get_event_update_delete(client: TestClient, redis: Redis) 
 
 async def test_validation_errors_name_the_field(client: TestClient) -> None:
     cases = [
-        ("/api/user/xyz!", cloud_body(1), "cloud_id"),
-        ("/api/user/000001", {"user_email": "a@b.org"}, "user_pw"),
-        ("/api/user/000001", {**cloud_body(1), "user_email": "nope"}, "user_email"),
-        ("/api/user/000001", {**cloud_body(1), "adapter": "zigbee"}, "adapter"),
-        ("/api/user/000001", {**cloud_body(1), "adapter": "eagle200"}, "host"),
-        ("/api/user/000001", {**cloud_body(1), "active": "yes"}, "active"),
-        ("/api/user/000001", {**cloud_body(1), "colour": "red"}, "colour"),
-        ("/api/user/000001", [1, 2], "body"),
+        ("/api/user/xyz!", cloud_body(1), "cloud_id", 400),
+        ("/api/user/000001", {"user_email": "a@b.org"}, "user_pw", 404),  # no user to update
+        ("/api/user/000001", {**cloud_body(1), "user_email": "nope"}, "user_email", 400),
+        ("/api/user/000001", {**cloud_body(1), "adapter": "zigbee"}, "adapter", 400),
+        ("/api/user/000001", {**cloud_body(1), "adapter": "eagle200"}, "host", 400),
+        ("/api/user/000001", {**cloud_body(1), "active": "yes"}, "active", 400),
+        ("/api/user/000001", {**cloud_body(1), "colour": "red"}, "colour", 400),
+        ("/api/user/000001", [1, 2], "body", 400),
     ]
-    for path, body, field in cases:
+    for path, body, field, status in cases:
         response = await client.post(path, json=body, headers=AUTH)
-        assert response.status == 400, (path, body)
-        assert (await response.json())["field"] == field
-    response = await client.post("/api/user/000001", data="{not json", headers=AUTH)
-    assert (await response.json())["field"] == "body"
-    response = await client.post("/api/user/000001", data="x" * 100_000, headers=AUTH)
+        assert response.status == status, (path, body)
+        assert (await response.json())["error"]["field"] == field
+    json_type = {**AUTH, "Content-Type": "application/json"}
+    response = await client.post("/api/user/000001", data="{not json", headers=json_type)
+    assert (await response.json())["error"]["field"] == "body"
+    response = await client.post("/api/user/000001", data="x" * 100_000, headers=json_type)
     assert response.status == 413
 
 
@@ -119,7 +120,7 @@ async def test_bad_credentials_and_eagle200(client: TestClient, simulator) -> No
     body = {**cloud_body(3), "user_pw": "wrong"}
     await client.post("/api/user/000003", json=body, headers=AUTH)
     response = await client.get("/api/event/000003", headers=AUTH)
-    assert response.status == 502 and (await response.json())["field"] == "user_pw"
+    assert response.status == 502 and (await response.json())["error"]["field"] == "user_pw"
     user = await (await client.get("/api/user/000003", headers=AUTH)).json()
     assert user["status"] == "auth_failed"
 

@@ -34,6 +34,8 @@ async def test_seed_then_check(
     await rainforest_demo.seed(demo)
     settings = RainforestSettings(**{k.removeprefix("FORKLIFT_RAINFOREST_").lower(): v for k, v in demo.env.items()}, _env_file=None)  # fmt: skip
     assert settings.relay_url == url and settings.tokens()
+    # the simulator's EAGLE-200s are on loopback: the demo names that address explicitly
+    assert settings.gateway_networks == "127.0.0.1/32"
     store = UserStore(redis, settings.fernet())
     assert len(await store.cloud_ids()) == rainforest_demo.DEMO_USERS
     assert (await store.public("000001"))["adapter"] == "eagle200"
