@@ -114,6 +114,7 @@ _SCHEMAS: dict[str, Any] = {
             "status": {"type": "string", "enum": ["ok", "unavailable"]},
             "redis": {"type": "string", "enum": ["ok", "unavailable"]},
             "poller": {"type": "string", "enum": ["running", "off"]},
+            "poller_id": {"type": ["string", "null"], "description": "this process's poller"},
             "users_polled": {"type": "integer", "minimum": 0},
         },
     },

@@ -45,7 +45,9 @@ async def test_seed_then_check(
     async with aiohttp.ClientSession() as session:
         for cloud_id in ("000000", "000001"):  # as GET /api/event does
             gateway = store.gateway(await store.raw(cloud_id))
-            reading = await fetch_reading(session, settings.relay_url, gateway, 5.0)
+            reading = await fetch_reading(
+                session, settings.relay_url, gateway, 5.0, settings.networks
+            )
             await store.record_remote(reading, json.dumps(reading), shard_of(cloud_id, 1024))
     async with aws_client(aws, "s3") as s3:
         await ensure_bucket(s3, settings.s3_bucket)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from playwright.async_api import Browser, Page, async_playwright
 from redis.asyncio import Redis
 
 from services.dashboard_api.api import create_app
+from services.rainforest.ownership import shard_of
+from services.rainforest.settings import RainforestSettings
 from services.rainforest.users import UserStore
 from shared.settings import CoreSettings
 from tests import stack
@@ -207,7 +210,10 @@ async def seed_rainforest_user(core: CoreSettings, url: str, redis: Redis) -> No
         }
         for i in range(25, 0, -1)
     ]
-    await UserStore(redis, Fernet(Fernet.generate_key())).record_many(readings)
+    store = UserStore(redis, Fernet(Fernet.generate_key()))
+    shard = shard_of(CLOUD_ID, RainforestSettings(_env_file=None).shards)
+    for reading in readings:  # as GET /api/event records them
+        await store.record_remote(reading, json.dumps(reading), shard)
 
 
 @pytest_asyncio.fixture(scope="module")
