@@ -12,7 +12,6 @@ rate factor halves (down to ``min_factor``) and then grows back linearly by
 from __future__ import annotations
 
 import asyncio
-import time
 
 from redis.asyncio import Redis
 
@@ -121,7 +120,7 @@ class RcuLimiter:
 
 async def measured_rcu_per_s(redis: Redis, window_s: int = 10) -> float:
     """Mean RCU/s consumed by all pumps over the last ``window_s`` whole seconds."""
-    now_s = int(time.time())
+    now_s = int((await redis.time())[0])  # the clock the scripts count with
     keys = [f"{USAGE_PREFIX}{s}" for s in range(now_s - window_s, now_s)]
     values = await redis.mget(keys)
     return sum(int(v) for v in values if v is not None) / _MILLI / window_s

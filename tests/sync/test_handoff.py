@@ -131,8 +131,9 @@ async def test_dimension_changes_reaggregate_exactly_their_hours(
     assert all(facts[slug] for slug in ("fbid", "visit", "ip", "misc"))  # no friend_fbid data
 
     async def change(sql: str, table: str, mode: str | None = None) -> tuple[set, dict]:
+        """Run ``sql`` ($1: now on the test's clock, not the server's) and sync ``table``."""
         before = await _facts(warehouse)
-        await source.execute(sql)
+        await source.execute(sql, *([datetime.now(UTC)] if "$1" in sql else []))
         await sync_table(clients, settings, table, mode)  # type: ignore[arg-type]
         stale = await _outbox(warehouse)
         await _burst(core)
@@ -144,7 +145,7 @@ async def test_dimension_changes_reaggregate_exactly_their_hours(
     hours = await _hours_of_visits(source, "v.visitor_id = 1")
     assert hours == [H[1], H[3]]
     stale, changed = await change(
-        "UPDATE visitors SET fbid = 1001, updated = now() WHERE visitor_id = 1", "visitors"
+        "UPDATE visitors SET fbid = 1001, updated = $1 WHERE visitor_id = 1", "visitors"
     )
     assert stale == {("fbid", h) for h in hours}
     assert changed == {"fbid": hours}
@@ -153,14 +154,14 @@ async def test_dimension_changes_reaggregate_exactly_their_hours(
     hours = await _hours_of_visits(source, "v.visit_id = 12")
     assert hours == [H[2], H[4]]
     stale, changed = await change(
-        "UPDATE visits SET ip = '203.0.113.9', updated = now() WHERE visit_id = 12", "visits"
+        "UPDATE visits SET ip = '203.0.113.9', updated = $1 WHERE visit_id = 12", "visits"
     )
     assert stale == {(slug, h) for h in hours for slug in ("fbid", "ip")}
     assert changed == {"ip": hours}
 
     # A column no fact reads: nothing stale, nothing queued.
     stale, changed = await change(
-        "UPDATE visits SET user_agent = 'x', updated = now() WHERE visit_id = 11", "visits"
+        "UPDATE visits SET user_agent = 'x', updated = $1 WHERE visit_id = 11", "visits"
     )
     assert stale == set() and changed == {}
     assert await clients.redis.zcard(queue_name("aggregator")) == 0
