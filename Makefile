@@ -9,7 +9,7 @@ PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 # a date near today can pass unnoticed.
 FLOOR_CLOCK ?= +365d
 
-.PHONY: setup setup-demo demo check test test-now test-floor lint format bench clean
+.PHONY: setup setup-demo demo check test test-now test-floor test-demo lint format bench clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -33,10 +33,16 @@ demo: setup-demo
 check: setup-demo
 	$(VENV)/bin/forklift demo --check
 
-test: test-now test-floor
+# The three passes own separate databases, Redis db numbers and ports, so they run side by
+# side; each pass's output is printed whole when it ends.
+test: setup
+	@$(MAKE) --no-print-directory -j3 --output-sync=target test-now test-floor test-demo
 
 test-now: setup
-	$(PYTEST)
+	$(PYTEST) -m 'not demo'
+
+test-demo: setup
+	$(PYTEST) -m demo
 
 test-floor: setup
 	@command -v faketime >/dev/null || { echo "make test-floor needs libfaketime: apt-get install faketime" >&2; exit 2; }

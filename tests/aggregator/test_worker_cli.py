@@ -82,8 +82,10 @@ async def test_outbox_drain_repeats_until_acknowledged_and_drops_unknown_tables(
         await enqueue(queue, "aggregator", "drain_outbox", "cron")
     await queue.aclose()
     logs = await _burst(core)
-    drained = _done(logs, "drain_outbox_job")
-    assert sorted((e["pending"], e["queued"]) for e in drained) == [(1, 0), (1, 1)]
+    drained = sorted((e["pending"], e["queued"]) for e in _done(logs, "drain_outbox_job"))
+    # The hour is queued once: the other drain finds it still pending (its job not done yet)
+    # or already acknowledged, depending on which finishes first.
+    assert drained in ([(1, 0), (1, 1)], [(0, 0), (1, 1)])
     assert len(_done(logs, "aggregate_range")) == 1
     assert [e for e in logs if e["event"] == "aggregate.outbox.unknown_tables"]
     assert await warehouse.fetchval("SELECT count(*) FROM aggregate_outbox") == 0

@@ -76,7 +76,7 @@ async def test_200_users_keep_cadence_while_gateways_hang_or_reject(
         starts = list(poller.polls[cloud_id])
         assert len(starts) >= 4, cloud_id
         gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
-        assert all(5.5 <= gap <= 6.5 for gap in gaps), (cloud_id, gaps)
+        assert all(5.5 <= gap <= 7.0 for gap in gaps), (cloud_id, gaps)  # 6 s cadence
         user = await store.public(cloud_id)
         assert user["status"] == "ok" and user["total_events_logged"] == len(starts)
     for index in range(5):
