@@ -1,0 +1,153 @@
+"""Keeping the dashboard rollups (``shared.rollups``) equal to the facts.
+
+:func:`refresh_rollups` runs inside a fact load's transaction, after the fill: it
+recomputes the hourly rollup of the loaded hours and the daily rollup of every UTC day they
+touch from the fact tables as the transaction sees them, then bumps the data version by the
+hours loaded. A late event or a re-aggregation is a load like any other, so the rollups and
+the dashboard's cache follow it. :func:`rebuild_rollups` does the same day by day for
+whatever facts exist (``forklift aggregate rollups --rebuild``).
+
+Loads of different fact tables for the same hours run side by side: the rollup work takes
+a per-day advisory lock (``rollup``, ascending days, after the load's own hour locks), so
+the second waits for the first to commit and then reads its facts too.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from pyroaring import BitMap64
+
+from services.aggregator.rollup_sql import (
+    bump_version_sql,
+    delete_sql,
+    hourly_ids_sql,
+    ids_select_sql,
+    insert_sql,
+    rollup_select_sql,
+)
+from shared.db import quote_ident
+from shared.facts import FactTable
+from shared.logging import get_logger
+from shared.rollups import DISTINCT_METRICS, ROLLUP_HOURLY, ROLLUP_METRICS, Grain, decode_ids
+
+__all__ = ["DAY", "feeds_rollups", "refresh_rollups", "rebuild_rollups", "day_span"]
+
+log = get_logger("forklift.aggregator.rollups")
+DAY = timedelta(days=1)
+ROLLUP_LOCK = "rollup"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ROLLUP_TABLES = frozenset(m.table.name for m in ROLLUP_METRICS)
+_LOCK_SQL = (
+    "SELECT pg_advisory_xact_lock(hashtext($1), d)"
+    " FROM generate_series($2::integer, $3::integer - 1) AS d"
+)
+
+
+def feeds_rollups(table: FactTable) -> bool:
+    """Whether a dashboard metric reads ``table`` (its loads refresh the rollups)."""
+    return table.name in _ROLLUP_TABLES
+
+
+def day_span(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The whole UTC days covering [start, end)."""
+    first = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    last = end.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return first, last if last == end else last + DAY
+
+
+def _day_number(day: datetime) -> int:
+    return (day - _EPOCH) // DAY
+
+
+Key = tuple[int, datetime]
+
+
+async def _hourly_bitmaps(
+    conn: asyncpg.Connection, start: datetime, end: datetime
+) -> dict[Key, list[BitMap64]]:
+    """{(root, hour): [bitmap per distinct metric]} from the facts in [start, end)."""
+    bitmaps: dict[Key, list[BitMap64]] = defaultdict(lambda: [BitMap64() for _ in DISTINCT_METRICS])
+    for root, hour, metric, value in await conn.fetch(ids_select_sql(), start, end):
+        bitmaps[root, hour][metric].add(value)
+    return bitmaps
+
+
+def _day_bitmaps(rows: Iterable[asyncpg.Record]) -> dict[Key, list[BitMap64]]:
+    """{(root, day): [union of the day's hourly bitmaps per distinct metric]}."""
+    days: dict[Key, list[BitMap64]] = defaultdict(lambda: [BitMap64() for _ in DISTINCT_METRICS])
+    for row in rows:
+        hour = row["hour"].astimezone(UTC)
+        union = days[row["root_campaign_id"], hour.replace(hour=0)]
+        for i, data in enumerate(row[2:]):
+            if data:
+                union[i] |= decode_ids(data)
+    return days
+
+
+def _rows(counts: Iterable[asyncpg.Record], bitmaps: dict[Key, list[BitMap64]]) -> list[tuple]:
+    empty = [BitMap64() for _ in DISTINCT_METRICS]
+    rows = []
+    for row in counts:
+        key = (row[0], row[1])
+        ids = bitmaps.get(key, empty)
+        rows.append((*row, *(b.serialize() if b else None for b in ids)))
+    return rows
+
+
+async def _write(
+    conn: asyncpg.Connection, grain: Grain, start: datetime, end: datetime, rows: list
+) -> None:
+    await conn.execute(delete_sql(grain), start, end)
+    if rows:
+        await conn.executemany(insert_sql(grain), rows)
+
+
+async def refresh_rollups(conn: asyncpg.Connection, start: datetime, end: datetime) -> int:
+    """Recompute the rollups of the whole hours [start, end) and of the UTC days they touch,
+    in ``conn``'s transaction; bump the data version by the hours. Returns the new version."""
+    first_day, end_day = day_span(start, end)
+    await conn.execute(_LOCK_SQL, ROLLUP_LOCK, _day_number(first_day), _day_number(end_day))
+    hourly = await conn.fetch(rollup_select_sql("hour"), start, end)
+    await _write(conn, "hour", start, end, _rows(hourly, await _hourly_bitmaps(conn, start, end)))
+    daily = await conn.fetch(rollup_select_sql("day"), first_day, end_day)
+    day_ids = _day_bitmaps(await conn.fetch(hourly_ids_sql(), first_day, end_day))
+    await _write(conn, "day", first_day, end_day, _rows(daily, day_ids))
+    return int(await conn.fetchval(bump_version_sql(), (end - start) // timedelta(hours=1)))
+
+
+_SPAN_SQL = " UNION ALL ".join(
+    f'SELECT min("hour") AS first, max("hour") AS last FROM {quote_ident(name)}'  # noqa: S608
+    for name in sorted(_ROLLUP_TABLES | {ROLLUP_HOURLY.name})
+)
+
+
+async def rebuild_rollups(
+    pool: asyncpg.Pool,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    on_day: Callable[[], None] | None = None,
+) -> tuple[int, int]:
+    """Rebuild the rollups day by day (one transaction per UTC day) over [start, end), by
+    default every day holding facts or rollups. ``on_day`` is called after each day.
+    Returns (days rebuilt, the data version after)."""
+    if start is None or end is None:
+        rows = await pool.fetch(f"SELECT min(first), max(last) FROM ({_SPAN_SQL}) s")  # noqa: S608
+        first, last = rows[0][0], rows[0][1]
+        if first is None:
+            return 0, 0
+        start = start or first
+        end = end or last + timedelta(hours=1)
+    first_day, end_day = day_span(start, end)
+    day, days, version = first_day, 0, 0
+    while day < end_day:
+        async with pool.acquire() as conn, conn.transaction():
+            version = await refresh_rollups(conn, day, day + DAY)
+        day, days = day + DAY, days + 1
+        if on_day is not None:
+            on_day()
+    log.info("aggregate.rollups.rebuilt", days=days, version=version)
+    return days, version

@@ -1,0 +1,63 @@
+SELECT u."root_campaign_id", u."day",
+  sum(u."visits") AS "visits",
+  sum(u."clicks") AS "clicks",
+  sum(u."auths") AS "auths",
+  sum(u."uniq_auths") AS "uniq_auths",
+  sum(u."shown") AS "shown",
+  sum(u."shares") AS "shares",
+  sum(u."audience") AS "audience",
+  sum(u."clickbacks") AS "clickbacks"
+FROM (
+  SELECT cp."root_campaign_id", date_trunc('day', f."hour") AS "day",
+    count(DISTINCT CASE WHEN f."visit_ids" > 0 THEN f."visit_id" END) AS "visits",
+    0 AS "clicks",
+    0 AS "auths",
+    0 AS "uniq_auths",
+    0 AS "shown",
+    0 AS "shares",
+    0 AS "audience",
+    0 AS "clickbacks"
+  FROM "visit_facts_hourly" f JOIN (SELECT DISTINCT "campaign_id", "root_campaign_id" FROM "campaign_properties") cp ON cp."campaign_id" = f."campaign_id"
+  WHERE f."hour" >= $1::timestamptz AND f."hour" < $2::timestamptz
+  GROUP BY 1, 2
+  UNION ALL
+  SELECT cp."root_campaign_id", date_trunc('day', f."hour") AS "day",
+    0 AS "visits",
+    coalesce(sum(f."clicks"), 0) AS "clicks",
+    coalesce(sum(f."authorizations"), 0) AS "auths",
+    0 AS "uniq_auths",
+    0 AS "shown",
+    0 AS "shares",
+    0 AS "audience",
+    coalesce(sum(f."clickbacks"), 0) AS "clickbacks"
+  FROM "misc_facts_hourly" f JOIN (SELECT DISTINCT "campaign_id", "root_campaign_id" FROM "campaign_properties") cp ON cp."campaign_id" = f."campaign_id"
+  WHERE f."hour" >= $1::timestamptz AND f."hour" < $2::timestamptz
+  GROUP BY 1, 2
+  UNION ALL
+  SELECT cp."root_campaign_id", date_trunc('day', f."hour") AS "day",
+    0 AS "visits",
+    0 AS "clicks",
+    0 AS "auths",
+    count(DISTINCT CASE WHEN f."fbids_authorized" > 0 THEN f."fbid" END) AS "uniq_auths",
+    count(DISTINCT CASE WHEN f."fbids_shown_friends" > 0 THEN f."fbid" END) AS "shown",
+    count(DISTINCT CASE WHEN f."fbids_shared" > 0 THEN f."fbid" END) AS "shares",
+    0 AS "audience",
+    0 AS "clickbacks"
+  FROM "fbid_facts_hourly" f JOIN (SELECT DISTINCT "campaign_id", "root_campaign_id" FROM "campaign_properties") cp ON cp."campaign_id" = f."campaign_id"
+  WHERE f."hour" >= $1::timestamptz AND f."hour" < $2::timestamptz
+  GROUP BY 1, 2
+  UNION ALL
+  SELECT cp."root_campaign_id", date_trunc('day', f."hour") AS "day",
+    0 AS "visits",
+    0 AS "clicks",
+    0 AS "auths",
+    0 AS "uniq_auths",
+    0 AS "shown",
+    0 AS "shares",
+    count(DISTINCT CASE WHEN f."friends_shared_with" > 0 THEN f."friend_fbid" END) AS "audience",
+    0 AS "clickbacks"
+  FROM "friend_fbid_facts_hourly" f JOIN (SELECT DISTINCT "campaign_id", "root_campaign_id" FROM "campaign_properties") cp ON cp."campaign_id" = f."campaign_id"
+  WHERE f."hour" >= $1::timestamptz AND f."hour" < $2::timestamptz
+  GROUP BY 1, 2
+) u
+GROUP BY 1, 2
