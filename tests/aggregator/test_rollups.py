@@ -3,6 +3,7 @@ hour and day of a fixture: after a load, after late data re-aggregated, after a 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import pytest
 from services.aggregator.rollup_sql import bump_version_sql, redshift_rollup_ddl, rollup_select_sql
 from services.aggregator.rollups import day_span, rebuild_rollups
 from services.aggregator.runner import load_range
+from services.main import cli
+from shared.cli import run_cli
 from shared.facts import DASHBOARD_METRICS, FACT_TABLES
 from shared.rollups import DISTINCT_METRICS, decode_ids, ids_column
 from tests.aggregator.fixture import generate_raw, insert_events
@@ -162,3 +165,21 @@ def test_redshift_rollup_ddl_golden() -> None:
     golden = (GOLDEN / "rollup_ddl_redshift.sql").read_text()
     assert ";\n\n".join(redshift_rollup_ddl()) + ";\n" == golden
     assert "ON CONFLICT" not in bump_version_sql("redshift")
+
+
+async def test_cli_rollups_rebuild_backfills_existing_facts(
+    cli_env: dict, warehouse: asyncpg.Pool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await _seed(warehouse)
+    first_day, end_day = day_span(START, START + SPAN)
+    await _load(warehouse, first_day, end_day)
+    await warehouse.execute("DELETE FROM dashboard_rollup_hourly")
+    await warehouse.execute("DELETE FROM dashboard_rollup_daily")  # as before the rollups
+    assert await asyncio.to_thread(run_cli, cli, ["aggregate", "rollups", "--rebuild"]) == 0
+    days = (end_day - first_day) // timedelta(days=1)
+    assert f"rebuilt {days} days of rollups, data version" in capsys.readouterr().out
+    await assert_rollups_match(warehouse)
+    assert await asyncio.to_thread(run_cli, cli, ["aggregate", "rollups"]) == 0
+    assert capsys.readouterr().out.startswith("rollup hours=")
+    args = ["aggregate", "rollups", "--start", "2026-01-01"]
+    assert await asyncio.to_thread(run_cli, cli, args) == 2
