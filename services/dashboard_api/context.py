@@ -1,14 +1,16 @@
-"""What every handler needs: settings, pools, Redis, sessions, throttle, HTTP client."""
+"""What every handler needs: settings, pools, Redis, sessions, throttle, HTTP client, the
+response cache."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 import asyncpg
 from aiohttp import web
 from redis.asyncio import Redis
 
+from services.dashboard_api.cache import ResponseCache
 from services.dashboard_api.sessions import SessionStore
 from services.dashboard_api.settings import DashboardSettings
 from services.dashboard_api.throttle import Throttle
@@ -32,6 +34,7 @@ class AppContext:
     # verified for unknown users: the configured iteration count, so they cost the same
     dummy_hash: str
     proxies: tuple[IPNetwork, ...] = ()
+    cache: ResponseCache = field(default_factory=lambda: ResponseCache(0))
 
 
 APP_CONTEXT = web.AppKey("dashboard_context", AppContext)

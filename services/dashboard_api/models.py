@@ -127,6 +127,14 @@ class CampaignSummary(BaseModel):
     metrics: Metrics
 
 
+class Campaign(CampaignSummary):
+    """One root campaign's metrics over [start, end)."""
+
+    client_id: PositiveId
+    start: datetime
+    end: datetime
+
+
 class CampaignList(BaseModel):
     client_id: PositiveId
     start: datetime
@@ -177,12 +185,27 @@ class WebDaily(BaseModel):
     days: list[WebDay]
 
 
+class Process(BaseModel):
+    """One live process of a service (its heartbeat); times are ISO-8601 UTC."""
+
+    host: str | None
+    pid: int
+    started: datetime
+    last_beat: datetime
+    jobs_ok: int
+    jobs_failed: int
+    counters: dict[str, int]
+    info: dict[str, str]
+
+
 class ServiceState(BaseModel):
+    """A service's status; times are ISO-8601 UTC (heartbeats keep Unix seconds)."""
+
     service: str
     alive: bool
-    processes: list[dict[str, Any]]
-    last_ok: float | None
-    last_failed: float | None
+    processes: list[Process]
+    last_ok: datetime | None
+    last_failed: datetime | None
     last_error: str | None
     lag_s: float | None
     jobs_ok: int

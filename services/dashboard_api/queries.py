@@ -15,6 +15,15 @@ from services.dashboard_api.metrics import (
     merge_rows,
     metric_queries,
 )
+from services.dashboard_api.rollup_metrics import (
+    DATA_VERSION_SQL,
+    SUMMARY_SQL,
+    merge_summaries,
+    series_points,
+    series_sql,
+    summary_plan,
+)
+from shared.rollups import Grain
 from shared.source import SourceDatabase, SourceTableMissing
 
 __all__ = [
@@ -24,6 +33,11 @@ __all__ = [
     "fetch_root_campaigns",
     "fetch_campaign_client",
     "fetch_metrics",
+    "fetch_campaign",
+    "fetch_summaries",
+    "fetch_series",
+    "fetch_data_version",
+    "site_known",
     "fetch_edgeplorer",
     "fetch_event_counts",
     "fetch_web_daily",
@@ -108,6 +122,52 @@ async def fetch_campaign_client(warehouse: asyncpg.Pool, campaign_id: int) -> in
     return rows[0]["client_id"] if rows else None
 
 
+async def fetch_campaign(warehouse: asyncpg.Pool, campaign_id: int) -> asyncpg.Record | None:
+    """A live campaign's client_id, name and root_campaign_id (None without properties)."""
+    rows = await _fetch(
+        warehouse,
+        "SELECT c.client_id, c.name, min(cp.root_campaign_id) AS root_campaign_id"
+        " FROM campaigns c LEFT JOIN campaign_properties cp ON cp.campaign_id = c.campaign_id"
+        " WHERE c.campaign_id = $1 AND c.delete_dt IS NULL GROUP BY 1, 2",
+        campaign_id,
+    )
+    return rows[0] if rows else None
+
+
+async def fetch_summaries(
+    warehouse: asyncpg.Pool, roots: Sequence[int], start: datetime, end: datetime
+) -> dict[int, dict[str, int]]:
+    """The 8 metrics of each of ``roots`` over the whole hours [start, end), exact, from
+    the rollups (daily rows for whole days, hourly rows around them, bitmaps unioned)."""
+    plan = summary_plan(start, end)
+    rows = await _fetch(warehouse, SUMMARY_SQL, list(roots), *plan.params())
+    return merge_summaries(rows, roots)
+
+
+async def fetch_series(
+    warehouse: asyncpg.Pool, root: int, start: datetime, end: datetime, grain: Grain
+) -> list[dict[str, Any]]:
+    """The points (bucket start, 8 metrics) of ``root`` at ``grain`` in [start, end)."""
+    return series_points(await _fetch(warehouse, series_sql(grain), root, start, end))
+
+
+async def fetch_data_version(warehouse: asyncpg.Pool) -> tuple[int, datetime | None]:
+    """(data version, when the aggregator last bumped it); (0, None) before any load."""
+    rows = await _fetch(warehouse, DATA_VERSION_SQL)
+    return (rows[0]["version"], rows[0]["updated"]) if rows else (0, None)
+
+
+async def site_known(warehouse: asyncpg.Pool, site: str) -> bool:
+    """Whether the piwik importer ever imported (or tried to import) ``site``."""
+    for sql in (
+        "SELECT 1 FROM piwik_ledger WHERE site = $1 LIMIT 1",
+        "SELECT 1 FROM web_hits WHERE site = $1 LIMIT 1",
+    ):
+        if await _fetch(warehouse, sql, site):
+            return True
+    return False
+
+
 async def campaigns_of_roots(warehouse: asyncpg.Pool, roots: Sequence[int]) -> list[int]:
     """Every campaign id whose root is one of ``roots``."""
     rows = await _fetch(warehouse, CAMPAIGNS_OF_ROOTS, list(roots))
@@ -121,7 +181,8 @@ async def fetch_metrics(
     end: datetime,
     grouping: Grouping,
 ) -> dict[Any, dict[str, int]]:
-    """The 8 dashboard metrics of ``roots`` over [start, end), keyed by root or time bucket."""
+    """The 8 dashboard metrics of ``roots`` over [start, end) straight from the fact tables
+    (the reference the rollups are checked against), keyed by root or time bucket."""
     queries = metric_queries(grouping)
     campaigns = await campaigns_of_roots(warehouse, roots)
     results = [(q, await _fetch(warehouse, q.sql, campaigns, start, end)) for q in queries]
