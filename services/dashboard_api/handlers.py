@@ -265,7 +265,7 @@ async def web_daily(
     if not await queries.site_known(ctx.warehouse, site):
         raise NotFound(f"no such site: {site} was never imported", "site")
     rows = await queries.fetch_web_daily(ctx.warehouse, site, start, end)
-    return m.WebDaily(site=site, days=[m.WebDay(**dict(r)) for r in rows])
+    return m.WebDaily(site=site, start=start, end=end, days=[m.WebDay(**dict(r)) for r in rows])
 
 
 async def ops_status(request: Any, session: Session, ctx: AppContext, **_: Any) -> BaseModel:

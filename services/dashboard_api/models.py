@@ -182,6 +182,8 @@ class WebDay(BaseModel):
 
 class WebDaily(BaseModel):
     site: str
+    start: datetime
+    end: datetime
     days: list[WebDay]
 
 
