@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
 from services.dashboard_api import handlers, queries
+from services.dashboard_api import models as m
 from services.dashboard_api.cache import (
     ResponseCache,
     cache_key,
@@ -112,7 +113,7 @@ async def _cached(
     request: web.Request,
     session: Session,
     ctx: AppContext,
-    func: Callable[..., Awaitable[BaseModel]],
+    func: Callable[..., Awaitable[BaseModel | m.RawJson]],
     inputs: dict[str, Any],
 ) -> web.Response:
     """The answer of a metric route from the cache of the current data version (computed
@@ -150,7 +151,7 @@ def _dispatch(spec: RouteSpec) -> Handler:
             assert session is not None, spec
             response = await _cached(request, session, ctx, func, inputs)
         else:
-            result: BaseModel = await func(request, session, ctx, **inputs)
+            result: BaseModel | m.RawJson = await func(request, session, ctx, **inputs)
             response = web.json_response(text=result.model_dump_json())
         settings = ctx.settings
         if NEW_TOKEN in request:

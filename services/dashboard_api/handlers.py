@@ -26,6 +26,7 @@ from services.dashboard_api.errors import (
     UpstreamError,
 )
 from services.dashboard_api.passwords import usable, verify_django_hash
+from services.dashboard_api.rollup_metrics import with_points
 from services.dashboard_api.sessions import Session
 from services.dashboard_api.throttle import client_address
 from shared.errors import describe
@@ -229,20 +230,15 @@ async def campaign(
 
 async def series(
     request: Any, session: Session, ctx: AppContext, query: m.SeriesQuery, **_: Any
-) -> BaseModel:
+) -> m.RawJson:
     start, end = check_range(ctx, query.start, query.end, query.granularity)
     campaign_id = path_int(request, "campaign_id")
     await _root_campaign(ctx, session, campaign_id)
     points = await queries.fetch_series(ctx.warehouse, campaign_id, start, end, query.granularity)
-    return m.Series.model_validate(
-        {
-            "campaign_id": campaign_id,
-            "granularity": query.granularity,
-            "start": start,
-            "end": end,
-            "points": points,
-        }
+    empty = m.Series(
+        campaign_id=campaign_id, granularity=query.granularity, start=start, end=end, points=[]
     )
+    return m.RawJson(with_points(empty.model_dump_json(), points))
 
 
 async def edgeplorer(request: Any, session: Session, ctx: AppContext, **_: Any) -> BaseModel:

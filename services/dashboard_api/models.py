@@ -8,6 +8,7 @@ times are RFC 3339 date-times or full dates (midnight UTC), text holds no contro
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
@@ -228,6 +229,17 @@ class Health(BaseModel):
 class Energy(BaseModel):
     cloud_id: str
     user: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RawJson:
+    """An answer already rendered as the JSON of its route's response model (by Postgres,
+    for large answers); the API sends ``text`` as it is."""
+
+    text: str
+
+    def model_dump_json(self) -> str:
+        return self.text
 
 
 # Query parameters (validated from the query string).

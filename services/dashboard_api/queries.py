@@ -19,7 +19,6 @@ from services.dashboard_api.rollup_metrics import (
     DATA_VERSION_SQL,
     SUMMARY_SQL,
     merge_summaries,
-    series_points,
     series_sql,
     summary_plan,
 )
@@ -146,9 +145,11 @@ async def fetch_summaries(
 
 async def fetch_series(
     warehouse: asyncpg.Pool, root: int, start: datetime, end: datetime, grain: Grain
-) -> list[dict[str, Any]]:
-    """The points (bucket start, 8 metrics) of ``root`` at ``grain`` in [start, end)."""
-    return series_points(await _fetch(warehouse, series_sql(grain), root, start, end))
+) -> str:
+    """The points (bucket start, 8 metrics) of ``root`` at ``grain`` in [start, end), as
+    a JSON array text."""
+    rows = await _fetch(warehouse, series_sql(grain), root, start, end)
+    return rows[0][0] if rows else "[]"
 
 
 async def fetch_data_version(warehouse: asyncpg.Pool) -> tuple[int, datetime | None]:

@@ -10,7 +10,7 @@ text, range planning and merging; no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,7 +37,7 @@ __all__ = [
     "SUMMARY_SQL",
     "merge_summaries",
     "DATA_VERSION_SQL",
-    "series_points",
+    "with_points",
 ]
 
 METRIC_NAMES = tuple(m.name for m in ROLLUP_METRICS)
@@ -46,11 +46,18 @@ _METRICS = ", ".join(quote_ident(n) for n in METRIC_NAMES)
 
 
 def series_sql(grain: Grain) -> str:
-    """(start, the 8 metrics) of root $1 for the buckets in [$2, $3), in time order."""
+    """The points of root $1 for the buckets in [$2, $3), in time order, as one JSON array
+    text rendered by Postgres (``[{"start": "...Z", "metrics": {...}}, ...]``, the shape of
+    ``models.SeriesPoint``): a 30-day hourly series is 720 points, which Postgres renders
+    in a fraction of what building them as Python objects costs."""
     bucket = quote_ident(bucket_column(grain))
+    metrics = ", ".join(f"'{n}', {quote_ident(n)}" for n in METRIC_NAMES)
+    start = f"""to_char({bucket} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
     return (
-        f"SELECT {bucket} AS start, {_METRICS} FROM {quote_ident(rollup_table(grain).name)}"  # noqa: S608
-        f' WHERE "root_campaign_id" = $1 AND {bucket} >= $2 AND {bucket} < $3 ORDER BY {bucket}'
+        f"SELECT coalesce(json_agg(json_build_object('start', {start},"  # noqa: S608 ours
+        f" 'metrics', json_build_object({metrics})) ORDER BY {bucket}), '[]')::text"
+        f" FROM {quote_ident(rollup_table(grain).name)}"
+        f' WHERE "root_campaign_id" = $1 AND {bucket} >= $2 AND {bucket} < $3'
     )
 
 
@@ -139,6 +146,9 @@ def merge_summaries(
     return merged
 
 
-def series_points(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The points of a series from :func:`series_sql` rows."""
-    return [{"start": r["start"], "metrics": {n: r[n] for n in METRIC_NAMES}} for r in rows]
+def with_points(series_json: str, points_json: str) -> str:
+    """A ``Series`` answer rendered with no points, with ``points_json`` as its points."""
+    empty = '"points":[]}'
+    if not series_json.endswith(empty):
+        raise ValueError("the series must end with its (empty) points")
+    return f'{series_json[: -len(empty)]}"points":{points_json}}}'
