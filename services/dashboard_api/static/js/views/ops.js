@@ -12,8 +12,9 @@ function state(service) {
   if (!service.alive) return ["down", "down: no live heartbeat"];
   const n = service.processes.length;
   const up = `up (${n} process${n === 1 ? "" : "es"})`;
+  // ISO times parse to milliseconds: a failure in the same millisecond as a success counts
   const ok = toDate(service.last_ok), failed = toDate(service.last_failed);
-  if (failed && (!ok || failed > ok)) return ["failing", `${up}, last job failed`];
+  if (failed && (!ok || failed >= ok)) return ["failing", `${up}, last job failed`];
   return ["up", up];
 }
 
