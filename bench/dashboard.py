@@ -46,7 +46,7 @@ from services.dashboard_api.metrics import CAMPAIGNS_OF_ROOTS, metric_queries  #
 from services.dashboard_api.passwords import make_django_hash  # noqa: E402
 from services.dashboard_api.queries import fetch_metrics  # noqa: E402
 from services.migrations import migrate_source, migrate_warehouse  # noqa: E402
-from shared.db import quote_ident  # noqa: E402
+from shared.db import create_pool, quote_ident  # noqa: E402
 from shared.embedded import free_port  # noqa: E402
 from shared.facts import FACT_TABLES  # noqa: E402
 from tests import stack  # noqa: E402
@@ -189,9 +189,9 @@ async def bench(args: argparse.Namespace) -> dict[str, float]:
             make_django_hash(SECRET, "bench", 1000),
         )
         await conn.close()
-        # the same statement handling as the API's pool (shared.db.create_pool custom_plans)
-        pool = await asyncpg.create_pool(
-            warehouse, min_size=args.clients, max_size=args.clients, statement_cache_size=0
+        # the old path planned as the API planned it (shared.db.create_pool custom_plans)
+        pool = await create_pool(
+            warehouse, name="warehouse", max_size=args.clients, custom_plans=True
         )
         t = time.perf_counter()
         rows = await generate(pool, args.campaigns, args.rows_per_hour)
