@@ -98,7 +98,7 @@ def rollup_select_sql(grain: Grain, dialect: Dialect = "postgres") -> str:
             + f"\n  {_from(table)}\n  WHERE {_RANGE}\n  GROUP BY 1, 2"
         )
     sums = ",\n  ".join(
-        f"sum(u.{quote_ident(m.name)}) AS {quote_ident(m.name)}" for m in ROLLUP_METRICS
+        f"sum(u.{quote_ident(m.name)})::bigint AS {quote_ident(m.name)}" for m in ROLLUP_METRICS
     )
     union = "\n  UNION ALL\n  ".join(branches)
     return (

@@ -1,12 +1,12 @@
 SELECT u."root_campaign_id", u."day",
-  sum(u."visits") AS "visits",
-  sum(u."clicks") AS "clicks",
-  sum(u."auths") AS "auths",
-  sum(u."uniq_auths") AS "uniq_auths",
-  sum(u."shown") AS "shown",
-  sum(u."shares") AS "shares",
-  sum(u."audience") AS "audience",
-  sum(u."clickbacks") AS "clickbacks"
+  sum(u."visits")::bigint AS "visits",
+  sum(u."clicks")::bigint AS "clicks",
+  sum(u."auths")::bigint AS "auths",
+  sum(u."uniq_auths")::bigint AS "uniq_auths",
+  sum(u."shown")::bigint AS "shown",
+  sum(u."shares")::bigint AS "shares",
+  sum(u."audience")::bigint AS "audience",
+  sum(u."clickbacks")::bigint AS "clickbacks"
 FROM (
   SELECT cp."root_campaign_id", date_trunc('day', f."hour") AS "day",
     count(DISTINCT CASE WHEN f."visit_ids" > 0 THEN f."visit_id" END) AS "visits",
