@@ -13,8 +13,11 @@ requests from 32 concurrent clients:
 
 - ``old_series``/``old_summary``: the old path's bare SQL (baseline), distinct ranges;
 - ``series``/``summary``: the API, every request a range (root, start hour) no other
-  request asks (cache misses);
-- ``series_hit``/``summary_hit``: the API, 8 ranges asked over and over (cache hits).
+  request asks (answer cache misses; the decoded rollup days of a root are kept by data
+  version, so ranges over the same days reuse them);
+- ``series_hit``/``summary_hit``: the API, 8 ranges asked over and over (answer cache hits);
+- ``series_pg``/``summary_pg``: a second API process with both caches off
+  (``CACHE_ENTRIES=0``, ``BLOCK_CACHE_DAYS=0``): every request reads its rollup rows.
 
 A few API answers are checked against the old SQL first (exact). Prints p50/p99 and
 requests/s per case, each API case's ratio to its old SQL (rps / old rps: the speedup) and
@@ -124,7 +127,7 @@ def iso(moment: datetime) -> str:
 
 
 async def start_api(
-    source: str, warehouse: str, redis_url: str
+    source: str, warehouse: str, redis_url: str, settings: dict[str, str]
 ) -> tuple[asyncio.subprocess.Process, str]:
     """``forklift serve dashboard_api`` in a process of its own; (process, base URL)."""
     port = free_port()
@@ -137,6 +140,7 @@ async def start_api(
         "FORKLIFT_DB_POOL_MAX_SIZE": "16",
         "FORKLIFT_DASHBOARD_SESSION_SECRET": SECRET,
         "FORKLIFT_DASHBOARD_PASSWORD_ITERATIONS": "1000",
+        **settings,
     }
     process = await asyncio.create_subprocess_exec(
         *[sys.executable, "-m", "services", "serve", "dashboard_api", "--port", str(port)],
@@ -225,47 +229,12 @@ async def bench(args: argparse.Namespace) -> dict[str, float]:
             seconds, latencies = await load(args.clients, args.requests, old_sql(case))
             record(figures, f"old_{case}", seconds, latencies)
 
-        process, url = await start_api(source, warehouse, claim.url)
-        async with aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=args.clients)
-        ) as http:
-            login = {"username": "bench", "password": SECRET}
-            async with http.post(f"{url}/api/login", json=login) as resp:
-                assert resp.status == 200, await resp.text()
-                headers = {"Authorization": f"Bearer {(await resp.json())['token']}"}
-
-            async def get(case: str, root: int, start: datetime, end: datetime) -> bytes:
-                """The answer's body (parsed only where checked: the client's JSON parsing
-                of a 720-point series is no part of the API's latency)."""
-                path = f"/api/campaigns/{root}" + ("/series" if case == "series" else "")
-                params = {"start": iso(start), "end": iso(end)}
-                async with http.get(url + path, params=params, headers=headers) as resp:
-                    assert resp.status == 200, await resp.text()
-                    return await resp.read()
-
-            # exact: the API's answers equal the old path's on some of the ranges
-            for root, start, end in ranges[:: max(1, len(ranges) // 4)]:
-                got = json.loads(await get("summary", root, start, end))
-                want = await fetch_metrics(pool, [root], start, end, "root")
-                assert got["metrics"] == want[root], (root, start)
-                got = json.loads(await get("series", root, start, end))
-                want = await fetch_metrics(pool, [root], start, end, "hour")
-                assert {
-                    datetime.fromisoformat(p["start"]): p["metrics"] for p in got["points"]
-                } == want
-
-            def api(case: str, repeat: int | None) -> object:
-                async def one(i: int) -> None:
-                    await get(case, *ranges[i % repeat if repeat else i])
-
-                return one
-
-            for case in ("series", "summary"):
-                seconds, latencies = await load(args.clients, args.requests, api(case, None))
-                record(figures, case, seconds, latencies)
-                await load(args.clients, HIT_RANGES, api(case, HIT_RANGES))  # warm
-                seconds, latencies = await load(args.clients, args.requests, api(case, HIT_RANGES))
-                record(figures, f"{case}_hit", seconds, latencies)
+        for suffix, env in SERVERS:
+            process, url = await start_api(source, warehouse, claim.url, env)
+            await measure(args, pool, url, ranges, suffix, figures)
+            process.terminate()
+            await asyncio.wait_for(process.wait(), 30)
+            process = None
         await pool.close()
     finally:
         if process is not None:
@@ -277,6 +246,61 @@ async def bench(args: argparse.Namespace) -> dict[str, float]:
 
 
 HIT_RANGES = 8
+# (case suffix, settings) of the API processes: as deployed; without caches (each request
+# reads the rollups from Postgres)
+SERVERS = (
+    ("", {}),
+    ("_pg", {"FORKLIFT_DASHBOARD_BLOCK_CACHE_DAYS": "0", "FORKLIFT_DASHBOARD_CACHE_ENTRIES": "0"}),
+)
+
+
+async def measure(
+    args: argparse.Namespace,
+    pool: asyncpg.Pool,
+    url: str,
+    ranges: list[tuple[int, datetime, datetime]],
+    suffix: str,
+    figures: dict[str, float],
+) -> None:
+    """The API cases against the server at ``url`` (after checking some answers)."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=args.clients)) as http:
+        login = {"username": "bench", "password": SECRET}
+        async with http.post(f"{url}/api/login", json=login) as resp:
+            assert resp.status == 200, await resp.text()
+            headers = {"Authorization": f"Bearer {(await resp.json())['token']}"}
+
+        async def get(case: str, root: int, start: datetime, end: datetime) -> bytes:
+            """The answer's body (parsed only where checked: the client's JSON parsing
+            of a 720-point series is no part of the API's latency)."""
+            path = f"/api/campaigns/{root}" + ("/series" if case == "series" else "")
+            params = {"start": iso(start), "end": iso(end)}
+            async with http.get(url + path, params=params, headers=headers) as resp:
+                assert resp.status == 200, await resp.text()
+                return await resp.read()
+
+        # exact: the API's answers equal the old path's on some of the ranges
+        for root, start, end in ranges[:: max(1, len(ranges) // 4)]:
+            got = json.loads(await get("summary", root, start, end))
+            want = await fetch_metrics(pool, [root], start, end, "root")
+            assert got["metrics"] == want[root], (root, start)
+            got = json.loads(await get("series", root, start, end))
+            want = await fetch_metrics(pool, [root], start, end, "hour")
+            assert {datetime.fromisoformat(p["start"]): p["metrics"] for p in got["points"]} == want
+
+        def api(case: str, repeat: int | None) -> object:
+            async def one(i: int) -> None:
+                await get(case, *ranges[i % repeat if repeat else i])
+
+            return one
+
+        for case in ("series", "summary"):
+            seconds, latencies = await load(args.clients, args.requests, api(case, None))
+            record(figures, case + suffix, seconds, latencies)
+            if suffix:  # no caches: every request reads the rollups
+                continue
+            await load(args.clients, HIT_RANGES, api(case, HIT_RANGES))  # warm
+            seconds, latencies = await load(args.clients, args.requests, api(case, HIT_RANGES))
+            record(figures, f"{case}_hit", seconds, latencies)
 
 
 def record(figures: dict[str, float], case: str, seconds: float, latencies: list[float]) -> None:
@@ -292,7 +316,7 @@ def record(figures: dict[str, float], case: str, seconds: float, latencies: list
 
 def report(args: argparse.Namespace, figures: dict[str, float]) -> None:
     for case in ("series", "summary"):
-        for name in (case, f"{case}_hit"):
+        for name in (case, f"{case}_hit", f"{case}_pg"):
             figures[f"{name}_ratio"] = figures[f"{name}_rps"] / figures[f"old_{case}_rps"]
             print(f"{name}: {figures[f'{name}_ratio']:.1f}x the requests/s of the old SQL")
     fields = {"campaigns": args.campaigns, "clients": args.clients, "requests": args.requests}

@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 from services.dashboard_api import handlers, queries
 from services.dashboard_api import models as m
 from services.dashboard_api.cache import (
-    ResponseCache,
+    VersionedCache,
     cache_key,
     etag,
     etag_matches,
@@ -35,6 +35,7 @@ from services.dashboard_api.cache import (
 from services.dashboard_api.context import (
     APP_CONTEXT,
     CLEAR_COOKIE,
+    DATA_VERSION,
     NEW_TOKEN,
     TOKEN,
     AppContext,
@@ -121,6 +122,7 @@ async def _cached(
     ETag. The handler's checks (range, access) ran for every cached answer: the key holds
     the session's scope, and only 200 answers are kept."""
     version, updated = await queries.fetch_data_version(ctx.warehouse)
+    request[DATA_VERSION] = version
     key = cache_key(request.method, request.path_qs, session.is_superuser, session.client_ids)
     headers = {"ETag": etag(version, key), "Cache-Control": "private, no-cache"}
     if updated is not None:
@@ -201,7 +203,8 @@ async def _open(app: web.Application, core: CoreSettings, settings: DashboardSet
         http,
         await asyncio.to_thread(dummy_hash, settings.password_iterations),
         settings.proxies(),
-        ResponseCache(settings.cache_entries),
+        VersionedCache(settings.cache_entries),
+        VersionedCache(settings.block_cache_days),
     )
 
 

@@ -1,21 +1,25 @@
-"""The response cache of the metric routes and their HTTP validators (no I/O).
+"""The caches of the metric routes and their HTTP validators (no I/O).
 
-An answer depends on the warehouse data, which changes only when the aggregator loads
-hours (and then bumps the data version, ``shared.rollups``), and on who asks. So a cached
-answer is keyed by (data version, method, path and query, the session's scope: superuser
-or its client ids), and a new version makes every older entry unreachable (they age out
-of the LRU). The ETag is the version and a digest of the key; ``Last-Modified`` is when
-the version was bumped. Each API process has its own cache.
+The warehouse data changes only when the aggregator loads hours (and then bumps the data
+version, ``shared.rollups``), so everything read from it is kept by data version
+(:class:`VersionedCache`), and a new version makes every older entry unreachable (they age
+out of the LRU). Two such caches per API process: the answers (keyed by method, path and
+query, and the session's scope: superuser or its client ids, since an answer depends on
+who asks) and the decoded rollups of (root campaign, UTC day) (``rollup_metrics.DayBlock``).
+The ETag is the version and a digest of the answer's key; ``Last-Modified`` is when the
+version was bumped.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from collections.abc import Hashable
 from datetime import datetime
 from email.utils import format_datetime
+from typing import Any
 
-__all__ = ["ResponseCache", "cache_key", "etag", "etag_matches", "http_date"]
+__all__ = ["VersionedCache", "cache_key", "etag", "etag_matches", "http_date"]
 
 
 def cache_key(method: str, path_qs: str, superuser: bool, client_ids: tuple[int, ...]) -> str:
@@ -44,28 +48,23 @@ def http_date(moment: datetime) -> str:
     return format_datetime(moment.replace(microsecond=0), usegmt=True)
 
 
-class ResponseCache:
-    """A bounded LRU of answer bodies keyed by (data version, request key)."""
+class VersionedCache:
+    """A bounded LRU of values keyed by (data version, key)."""
 
     def __init__(self, max_entries: int) -> None:
         self.max_entries = max_entries
-        self._entries: OrderedDict[tuple[int, str], bytes] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
+        self._entries: OrderedDict[tuple[int, Hashable], Any] = OrderedDict()
 
-    def get(self, version: int, key: str) -> bytes | None:
-        body = self._entries.get((version, key))
-        if body is None:
-            self.misses += 1
-            return None
-        self._entries.move_to_end((version, key))
-        self.hits += 1
-        return body
+    def get(self, version: int, key: Hashable) -> Any | None:
+        value = self._entries.get((version, key))
+        if value is not None:
+            self._entries.move_to_end((version, key))
+        return value
 
-    def put(self, version: int, key: str, body: bytes) -> None:
+    def put(self, version: int, key: Hashable, value: Any) -> None:
         if self.max_entries <= 0:
             return
-        self._entries[version, key] = body
+        self._entries[version, key] = value
         self._entries.move_to_end((version, key))
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)

@@ -16,7 +16,13 @@ from pydantic import BaseModel
 from services import SERVICES
 from services.dashboard_api import models as m
 from services.dashboard_api import queries
-from services.dashboard_api.context import CLEAR_COOKIE, NEW_TOKEN, TOKEN, AppContext
+from services.dashboard_api.context import (
+    CLEAR_COOKIE,
+    DATA_VERSION,
+    NEW_TOKEN,
+    TOKEN,
+    AppContext,
+)
 from services.dashboard_api.errors import (
     BadRequest,
     Forbidden,
@@ -26,7 +32,13 @@ from services.dashboard_api.errors import (
     UpstreamError,
 )
 from services.dashboard_api.passwords import usable, verify_django_hash
-from services.dashboard_api.rollup_metrics import with_points
+from services.dashboard_api.rollup_metrics import (
+    DayBlock,
+    series_json,
+    summarize,
+    summary_plan,
+    with_points,
+)
 from services.dashboard_api.sessions import Session
 from services.dashboard_api.throttle import client_address
 from shared.errors import describe
@@ -177,7 +189,7 @@ async def campaigns(
     client_id = await _client_for(ctx, session, query.client_id)
     rows = await queries.fetch_root_campaigns(ctx.warehouse, client_id)
     roots = [r["campaign_id"] for r in rows]
-    metrics = await queries.fetch_summaries(ctx.warehouse, roots, start, end)
+    metrics = await _summaries(request, ctx, roots, start, end)
     return m.CampaignList(
         client_id=client_id,
         start=start,
@@ -191,6 +203,25 @@ async def campaigns(
             for r in rows
         ],
     )
+
+
+async def _blocks(
+    request: Any, ctx: AppContext, roots: list[int], start: datetime, end: datetime
+) -> dict[int, list[DayBlock]]:
+    """The roots' rollup blocks over [start, end), of the data version the request reads."""
+    version = request.get(DATA_VERSION)
+    if version is None:
+        version, _ = await queries.fetch_data_version(ctx.warehouse)
+    return await queries.fetch_blocks(ctx.warehouse, ctx.blocks, version, roots, start, end)
+
+
+async def _summaries(
+    request: Any, ctx: AppContext, roots: list[int], start: datetime, end: datetime
+) -> dict[int, dict[str, int]]:
+    """Each root's 8 metrics over the whole hours [start, end), exact."""
+    plan = summary_plan(start, end)
+    blocks = await _blocks(request, ctx, roots, start, end)
+    return {root: summarize(blocks[root], plan) for root in roots}
 
 
 async def _root_campaign(ctx: AppContext, session: Session, campaign_id: int) -> Any:
@@ -217,7 +248,7 @@ async def campaign(
     start, end = check_range(ctx, query.start, query.end, "hour")
     campaign_id = path_int(request, "campaign_id")
     row = await _root_campaign(ctx, session, campaign_id)
-    metrics = await queries.fetch_summaries(ctx.warehouse, [campaign_id], start, end)
+    metrics = await _summaries(request, ctx, [campaign_id], start, end)
     return m.Campaign(
         campaign_id=campaign_id,
         name=row["name"],
@@ -234,7 +265,8 @@ async def series(
     start, end = check_range(ctx, query.start, query.end, query.granularity)
     campaign_id = path_int(request, "campaign_id")
     await _root_campaign(ctx, session, campaign_id)
-    points = await queries.fetch_series(ctx.warehouse, campaign_id, start, end, query.granularity)
+    [blocks] = (await _blocks(request, ctx, [campaign_id], start, end)).values()
+    points = series_json(blocks, start, end, query.granularity)
     empty = m.Series(
         campaign_id=campaign_id, granularity=query.granularity, start=start, end=end, points=[]
     )

@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from services.dashboard_api.cache import VersionedCache
 from services.dashboard_api.metrics import (
     CAMPAIGNS_OF_ROOTS,
     Grouping,
@@ -16,13 +17,13 @@ from services.dashboard_api.metrics import (
     metric_queries,
 )
 from services.dashboard_api.rollup_metrics import (
+    BLOCKS_SQL,
     DATA_VERSION_SQL,
-    SUMMARY_SQL,
-    merge_summaries,
-    series_sql,
-    summary_plan,
+    DAY,
+    DayBlock,
+    build_blocks,
+    day_span,
 )
-from shared.rollups import Grain
 from shared.source import SourceDatabase, SourceTableMissing
 
 __all__ = [
@@ -33,8 +34,7 @@ __all__ = [
     "fetch_campaign_client",
     "fetch_metrics",
     "fetch_campaign",
-    "fetch_summaries",
-    "fetch_series",
+    "fetch_blocks",
     "fetch_data_version",
     "site_known",
     "fetch_edgeplorer",
@@ -133,23 +133,31 @@ async def fetch_campaign(warehouse: asyncpg.Pool, campaign_id: int) -> asyncpg.R
     return rows[0] if rows else None
 
 
-async def fetch_summaries(
-    warehouse: asyncpg.Pool, roots: Sequence[int], start: datetime, end: datetime
-) -> dict[int, dict[str, int]]:
-    """The 8 metrics of each of ``roots`` over the whole hours [start, end), exact, from
-    the rollups (daily rows for whole days, hourly rows around them, bitmaps unioned)."""
-    plan = summary_plan(start, end)
-    rows = await _fetch(warehouse, SUMMARY_SQL, list(roots), *plan.params())
-    return merge_summaries(rows, roots)
-
-
-async def fetch_series(
-    warehouse: asyncpg.Pool, root: int, start: datetime, end: datetime, grain: Grain
-) -> str:
-    """The points (bucket start, 8 metrics) of ``root`` at ``grain`` in [start, end), as
-    a JSON array text."""
-    rows = await _fetch(warehouse, series_sql(grain), root, start, end)
-    return rows[0][0] if rows else "[]"
+async def fetch_blocks(
+    warehouse: asyncpg.Pool,
+    cache: VersionedCache,
+    version: int,
+    roots: Sequence[int],
+    start: datetime,
+    end: datetime,
+) -> dict[int, list[DayBlock]]:
+    """Per root, the rollup blocks of the UTC days [start, end) touches, in day order:
+    from ``cache`` (data ``version``), the missing ones read in one query over their span."""
+    days = day_span(start, end)
+    found: dict[tuple[int, datetime], DayBlock | None] = {
+        (root, day): cache.get(version, (root, day)) for root in roots for day in days
+    }
+    missing = [key for key, block in found.items() if block is None]
+    if missing:
+        first, last = min(d for _, d in missing), max(d for _, d in missing) + DAY
+        wanted = sorted({root for root, _ in missing})
+        rows = await _fetch(warehouse, BLOCKS_SQL, wanted, first, last)
+        span = [day for day in days if first <= day < last]
+        for key, block in build_blocks(rows, wanted, span).items():
+            cache.put(version, key, block)
+            if found.get(key, block) is None:
+                found[key] = block
+    return {root: [found[root, day] for day in days] for root in roots}  # type: ignore[misc]
 
 
 async def fetch_data_version(warehouse: asyncpg.Pool) -> tuple[int, datetime | None]:

@@ -1,18 +1,24 @@
 """The dashboard metrics (SPEC §8) read from the rollups (``shared.rollups``). Pure: SQL
-text, range planning and merging; no I/O.
+text, decoding, range planning and merging; no I/O.
 
-- A series is the rollup rows of one root campaign at its grain: one indexed range read.
-- A summary over whole hours [start, end) reads the daily rollup rows of the UTC days
-  inside the range and the hourly rows of the hours before and after them; sums add up,
-  distinct metrics are the cardinality of the union of the rows' id bitmaps, so every
-  figure is exact over the range without reading a fact row.
+The API reads the rollups a root campaign and UTC day at a time (:class:`DayBlock`: the
+day's daily row and its hourly rows, decoded once: each bucket's 8 metrics, its id
+bitmaps and its point as JSON text) and keeps the blocks by data version
+(``queries.fetch_blocks``), so requests for other ranges over the same days reuse them:
+
+- a series is the points of the blocks' buckets inside [start, end), joined;
+- a summary over whole hours [start, end) takes the daily buckets of the UTC days inside
+  the range and the hourly buckets of the hours before and after them (:class:`SummaryPlan`);
+  sums add up, distinct metrics are the cardinality of the union of the buckets' id
+  bitmaps: every figure exact over the range, without reading a fact row.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from pyroaring import BitMap64
@@ -20,72 +26,153 @@ from pyroaring import BitMap64
 from shared.db import quote_ident
 from shared.rollups import (
     DISTINCT_METRICS,
+    ROLLUP_DAILY,
+    ROLLUP_HOURLY,
     ROLLUP_METRICS,
-    SUM_METRICS,
     Grain,
-    bucket_column,
     decode_ids,
     ids_column,
-    rollup_table,
 )
 
 __all__ = [
     "METRIC_NAMES",
-    "SummaryPlan",
-    "series_sql",
-    "summary_plan",
-    "SUMMARY_SQL",
-    "merge_summaries",
+    "DAY",
+    "Bucket",
+    "DayBlock",
+    "BLOCKS_SQL",
     "DATA_VERSION_SQL",
+    "SummaryPlan",
+    "summary_plan",
+    "day_span",
+    "build_blocks",
+    "series_json",
+    "summarize",
     "with_points",
 ]
 
 METRIC_NAMES = tuple(m.name for m in ROLLUP_METRICS)
 DAY = timedelta(days=1)
-_METRICS = ", ".join(quote_ident(n) for n in METRIC_NAMES)
+_SUMS = tuple(m.name for m in ROLLUP_METRICS if m not in DISTINCT_METRICS)
 
 
-def series_sql(grain: Grain) -> str:
-    """The points of root $1 for the buckets in [$2, $3), in time order, as one JSON array
-    text rendered by Postgres (``[{"start": "...Z", "metrics": {...}}, ...]``, the shape of
-    ``models.SeriesPoint``): a 30-day hourly series is 720 points, which Postgres renders
-    in a fraction of what building them as Python objects costs."""
-    bucket = quote_ident(bucket_column(grain))
-    metrics = ", ".join(f"'{n}', {quote_ident(n)}" for n in METRIC_NAMES)
-    start = f"""to_char({bucket} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
-    return (
-        f"SELECT coalesce(json_agg(json_build_object('start', {start},"  # noqa: S608 ours
-        f" 'metrics', json_build_object({metrics})) ORDER BY {bucket}), '[]')::text"
-        f" FROM {quote_ident(rollup_table(grain).name)}"
-        f' WHERE "root_campaign_id" = $1 AND {bucket} >= $2 AND {bucket} < $3'
+def _blocks_select(kind: str, table: str, bucket: str) -> str:
+    columns = ", ".join(
+        [
+            *(quote_ident(n) for n in METRIC_NAMES),
+            *(quote_ident(ids_column(m)) for m in DISTINCT_METRICS),
+        ]
     )
+    return (
+        f"SELECT '{kind}' AS kind, \"root_campaign_id\", {quote_ident(bucket)} AS at, {columns}"  # noqa: S608
+        f' FROM {quote_ident(table)} WHERE "root_campaign_id" = ANY($1::bigint[])'
+        f" AND {quote_ident(bucket)} >= $2 AND {quote_ident(bucket)} < $3"
+    )
+
+
+BLOCKS_SQL = (
+    _blocks_select("h", ROLLUP_HOURLY.name, "hour")
+    + "\nUNION ALL\n"
+    + _blocks_select("d", ROLLUP_DAILY.name, "day")
+)
+"""Every hourly and daily rollup row of roots $1 (bigint[]) in the UTC days [$2, $3):
+kind ('h' or 'd'), root_campaign_id, at, the 8 metrics, the bitmaps."""
+
+DATA_VERSION_SQL = 'SELECT "version", "updated" FROM "dashboard_data_version" WHERE "id" = 1'
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Bucket:
+    """One rollup row: its UTC start and 8 metrics; the distinct metrics' id sets and its
+    series point as JSON text (``models.SeriesPoint``) are decoded when first used (a
+    series never needs the bitmaps, a summary needs only the buckets it adds up)."""
+
+    def __init__(self, row: Sequence[Any]) -> None:
+        self.at: datetime = row[2]
+        self._row = row
+
+    @cached_property
+    def metrics(self) -> dict[str, int]:
+        return {name: int(self._row[3 + i]) for i, name in enumerate(METRIC_NAMES)}
+
+    @cached_property
+    def ids(self) -> tuple[BitMap64, ...]:
+        return tuple(decode_ids(data) for data in self._row[3 + len(METRIC_NAMES) :])
+
+    @cached_property
+    def point(self) -> str:
+        values = ",".join(f'"{name}":{value}' for name, value in self.metrics.items())
+        return f'{{"start":"{_iso(self.at)}","metrics":{{{values}}}}}'
+
+
+@dataclass
+class DayBlock:
+    """A root campaign's rollups of one UTC day: its hourly buckets (in time order) and
+    its daily bucket (None: no data that day)."""
+
+    day: datetime
+    hours: list[Bucket] = field(default_factory=list)
+    whole: Bucket | None = None
+
+
+def _midnight(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def day_span(start: datetime, end: datetime) -> list[datetime]:
+    """The UTC midnights of the days [start, end) touches."""
+    day, days = _midnight(start), []
+    while day < end:
+        days.append(day)
+        day += DAY
+    return days
+
+
+def build_blocks(
+    rows: Iterable[Sequence[Any]], roots: Iterable[int], days: Sequence[datetime]
+) -> dict[tuple[int, datetime], DayBlock]:
+    """{(root, day): block} for every root and day asked (empty blocks included) from
+    :data:`BLOCKS_SQL` rows of those days."""
+    blocks = {(root, day): DayBlock(day) for root in roots for day in days}
+    for row in rows:
+        bucket = Bucket(row)
+        block = blocks.setdefault((row[1], _midnight(bucket.at)), DayBlock(_midnight(bucket.at)))
+        if row[0] == "d":
+            block.whole = bucket
+        else:
+            block.hours.append(bucket)
+    for block in blocks.values():
+        block.hours.sort(key=lambda b: b.at)
+    return blocks
+
+
+def series_json(blocks: Iterable[DayBlock], start: datetime, end: datetime, grain: Grain) -> str:
+    """The points (JSON array text) of the blocks' ``grain`` buckets in [start, end)."""
+    points = []
+    for block in blocks:
+        buckets = block.hours if grain == "hour" else [block.whole] if block.whole else []
+        points.extend(b.point for b in buckets if start <= b.at < end)
+    return "[" + ",".join(points) + "]"
 
 
 @dataclass(frozen=True)
 class SummaryPlan:
-    """Which rollup rows make up [start, end): the whole UTC days [days_start, days_end)
-    from the daily rollup, the hours [start, days_start) and [days_end, end) from the
-    hourly one (with no whole day inside: all of [start, end) from the hourly rollup)."""
+    """Which buckets make up whole-hour [start, end): the daily buckets of the whole UTC
+    days [days_start, days_end), the hourly buckets of [start, days_start) and
+    [days_end, end) (with no whole day inside: every hour from the hourly buckets)."""
 
     start: datetime
     end: datetime
     days_start: datetime
     days_end: datetime
 
-    def params(self) -> tuple[datetime, ...]:
-        """$2..$7 of :data:`SUMMARY_SQL`."""
-        return (
-            self.days_start,
-            self.days_end,
-            self.start,
-            self.days_start,
-            self.days_end,
-            self.end,
-        )
-
-
-def _midnight(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    def buckets(self, block: DayBlock) -> list[Bucket]:
+        """The buckets of ``block`` the summary adds up."""
+        if self.days_start <= block.day < self.days_end:
+            return [block.whole] if block.whole else []
+        return [b for b in block.hours if self.start <= b.at < self.end]
 
 
 def summary_plan(start: datetime, end: datetime) -> SummaryPlan:
@@ -98,52 +185,21 @@ def summary_plan(start: datetime, end: datetime) -> SummaryPlan:
     return SummaryPlan(start, end, days_start, days_end)
 
 
-def _summary_select(grain: Grain, where: str) -> str:
-    sums = ", ".join(quote_ident(m.name) for m in SUM_METRICS)
-    ids = ", ".join(quote_ident(ids_column(m)) for m in DISTINCT_METRICS)
-    return (
-        f'SELECT "root_campaign_id", {sums}, {ids}'  # noqa: S608 our identifiers
-        f' FROM {quote_ident(rollup_table(grain).name)} WHERE "root_campaign_id" = ANY($1::bigint[])'
-        f" AND ({where})"
-    )
-
-
-SUMMARY_SQL = (
-    _summary_select("day", '"day" >= $2 AND "day" < $3')
-    + "\nUNION ALL\n"
-    + _summary_select("hour", '("hour" >= $4 AND "hour" < $5) OR ("hour" >= $6 AND "hour" < $7)')
-)
-"""root_campaign_id, the sum metrics, the bitmaps of the rows of :class:`SummaryPlan`:
-binds $1 the roots (bigint[]), $2..$7 :meth:`SummaryPlan.params`."""
-
-DATA_VERSION_SQL = 'SELECT "version", "updated" FROM "dashboard_data_version" WHERE "id" = 1'
-
-
-def merge_summaries(
-    rows: Iterable[Sequence[Any]], roots: Iterable[int]
-) -> dict[int, dict[str, int]]:
-    """``{root: {metric: value}}`` from :data:`SUMMARY_SQL` rows, every root and metric
-    present (0 where no row): sums added, bitmaps unioned and counted."""
-    n_sums = len(SUM_METRICS)
-    sums: dict[int, list[int]] = {root: [0] * n_sums for root in roots}
-    bitmaps: dict[int, list[list[BitMap64]]] = {}
-    for row in rows:
-        root = row[0]
-        totals = sums.setdefault(root, [0] * n_sums)
-        for i in range(n_sums):
-            totals[i] += row[1 + i]
-        sets = bitmaps.setdefault(root, [[] for _ in DISTINCT_METRICS])
-        for i, data in enumerate(row[1 + n_sums :]):
-            if data:
-                sets[i].append(decode_ids(data))
-    merged: dict[int, dict[str, int]] = {}
-    for root, totals in sums.items():
-        values = dict(zip((m.name for m in SUM_METRICS), totals, strict=True))
-        sets = bitmaps.get(root, [[] for _ in DISTINCT_METRICS])
-        for metric, parts in zip(DISTINCT_METRICS, sets, strict=True):
-            values[metric.name] = len(BitMap64.union(*parts)) if parts else 0
-        merged[root] = {name: values[name] for name in METRIC_NAMES}
-    return merged
+def summarize(blocks: Iterable[DayBlock], plan: SummaryPlan) -> dict[str, int]:
+    """The 8 metrics over the plan's range: sums added, bitmaps unioned and counted."""
+    totals = dict.fromkeys(METRIC_NAMES, 0)
+    sets: list[list[BitMap64]] = [[] for _ in DISTINCT_METRICS]
+    for block in blocks:
+        for bucket in plan.buckets(block):
+            metrics = bucket.metrics
+            for name in _SUMS:
+                totals[name] += metrics[name]
+            for i, ids in enumerate(bucket.ids):
+                if ids:
+                    sets[i].append(ids)
+    for metric, parts in zip(DISTINCT_METRICS, sets, strict=True):
+        totals[metric.name] = len(BitMap64.union(*parts)) if parts else 0
+    return totals
 
 
 def with_points(series_json: str, points_json: str) -> str:
