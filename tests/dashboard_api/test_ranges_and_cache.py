@@ -4,7 +4,9 @@ data-version cache with ETag/304, child and unknown ids, ISO-8601 times in ops s
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
+import aiohttp
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
@@ -12,8 +14,10 @@ from redis.asyncio import Redis
 
 from services.aggregator.rollups import rebuild_rollups
 from shared.heartbeat import SERVICE_PREFIX
+from shared.settings import CoreSettings
 from tests.clock import iso_z
 from tests.dashboard_api.conftest import T0, login
+from tests.dashboard_api.rainforest_app import RAINFOREST_TOKEN, start_rainforest
 from tests.dashboard_api.test_api import INDEPENDENT_SQL
 
 HOUR = timedelta(hours=1)
@@ -164,3 +168,28 @@ async def test_ops_status_times_are_iso_utc(client: TestClient, redis: Redis) ->
     [sync] = [s for s in (await resp.json())["services"] if s["service"] == "sync"]
     assert sync["last_ok"].endswith("Z") and sync["last_failed"] is None
     assert datetime.fromisoformat(sync["last_ok"]) == moment.astimezone(UTC)
+
+
+async def test_one_error_shape_across_both_apis(
+    client: TestClient, seeded: CoreSettings, tmp_path: Path
+) -> None:
+    runner, url = await start_rainforest(seeded, tmp_path)
+    try:
+        async with aiohttp.ClientSession() as http:
+            for path in ("/api/nope", "/api/user/000999"):
+                auth = {"Authorization": f"Bearer {RAINFOREST_TOKEN}"}
+                async with http.get(url + path, headers=auth) as resp:
+                    rainforest = (resp.status, await resp.json())
+                dashboard = await client.get(path, headers=await login(client, "admin"))
+                body = await dashboard.json()
+                # the same envelope and keys, codes from the same table (shared/webapi.py)
+                assert set(rainforest[1]) == set(body) == {"error"}
+                assert (
+                    {"code", "message"}
+                    <= set(rainforest[1]["error"])
+                    <= {"code", "message", "field"}
+                )
+                assert rainforest[0] == 404 and rainforest[1]["error"]["code"] == "not_found"
+        assert body["error"] == {"code": "not_found", "message": "no such route"}
+    finally:
+        await runner.cleanup()
