@@ -12,6 +12,7 @@ version was bumped.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections import OrderedDict
 from collections.abc import Hashable
@@ -49,11 +50,17 @@ def http_date(moment: datetime) -> str:
 
 
 class VersionedCache:
-    """A bounded LRU of values keyed by (data version, key)."""
+    """A bounded LRU of values keyed by (data version, key), and a lock per filler key so
+    concurrent misses of the same thing are read once (the others wait, then find it)."""
 
     def __init__(self, max_entries: int) -> None:
         self.max_entries = max_entries
         self._entries: OrderedDict[tuple[int, Hashable], Any] = OrderedDict()
+        self._locks: dict[Hashable, asyncio.Lock] = {}
+
+    def lock(self, key: Hashable) -> asyncio.Lock:
+        """The lock of whoever fills the entries of ``key`` (e.g. one root campaign's)."""
+        return self._locks.setdefault(key, asyncio.Lock())
 
     def get(self, version: int, key: Hashable) -> Any | None:
         value = self._entries.get((version, key))

@@ -4,6 +4,7 @@ reads as empty."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AsyncExitStack
 from datetime import datetime
 from typing import Any
 
@@ -142,21 +143,31 @@ async def fetch_blocks(
     end: datetime,
 ) -> dict[int, list[DayBlock]]:
     """Per root, the rollup blocks of the UTC days [start, end) touches, in day order:
-    from ``cache`` (data ``version``), the missing ones read in one query over their span."""
+    from ``cache`` (data ``version``), the missing ones read in one query over their span,
+    under the missing roots' locks (ascending), so concurrent requests read them once."""
     days = day_span(start, end)
-    found: dict[tuple[int, datetime], DayBlock | None] = {
-        (root, day): cache.get(version, (root, day)) for root in roots for day in days
-    }
-    missing = [key for key, block in found.items() if block is None]
-    if missing:
-        first, last = min(d for _, d in missing), max(d for _, d in missing) + DAY
-        wanted = sorted({root for root, _ in missing})
-        rows = await _fetch(warehouse, BLOCKS_SQL, wanted, first, last)
-        span = [day for day in days if first <= day < last]
-        for key, block in build_blocks(rows, wanted, span).items():
-            cache.put(version, key, block)
-            if found.get(key, block) is None:
-                found[key] = block
+
+    def lookup() -> dict[tuple[int, datetime], DayBlock | None]:
+        return {(root, day): cache.get(version, (root, day)) for root in roots for day in days}
+
+    found = lookup()
+    if all(block is not None for block in found.values()):
+        return {root: [found[root, day] for day in days] for root in roots}  # type: ignore[misc]
+    async with AsyncExitStack() as held:
+        if cache.max_entries > 0:  # (without a cache, waiting would gain nothing)
+            for root in sorted({root for (root, _), block in found.items() if block is None}):
+                await held.enter_async_context(cache.lock(root))
+            found = lookup()  # what a request holding the locks before us read
+        missing = [key for key, block in found.items() if block is None]
+        if missing:
+            first, last = min(d for _, d in missing), max(d for _, d in missing) + DAY
+            wanted = sorted({root for root, _ in missing})
+            rows = await _fetch(warehouse, BLOCKS_SQL, wanted, first, last)
+            span = [day for day in days if first <= day < last]
+            for key, block in build_blocks(rows, wanted, span).items():
+                cache.put(version, key, block)
+                if found.get(key, block) is None:
+                    found[key] = block
     return {root: [found[root, day] for day in days] for root in roots}  # type: ignore[misc]
 
 
