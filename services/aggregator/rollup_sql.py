@@ -1,8 +1,11 @@
 """SQL of the dashboard rollups (``shared.rollups``), for Postgres and Redshift (no I/O).
 
-- :func:`rollup_select_sql`: the 8 dashboard metrics per (root campaign, UTC hour or day)
-  straight from the fact tables whose ``hour`` is in [$1, $2): distinct counts computed at
-  that grain (count(DISTINCT ...) over the bucket's fact rows), sums summed.
+- :func:`rollup_select_sql`: the 8 dashboard metrics per (root campaign, UTC hour)
+  straight from the fact tables whose ``hour`` is in [$1, $2): distinct counts
+  (count(DISTINCT ...) over the hour's fact rows), sums summed. The daily rollup is derived
+  from the day's hourly rows (:func:`hourly_rows_sql`): sums added, distinct counts the
+  cardinality of the union of the day's hourly id sets, which is count(DISTINCT ...) over
+  the day's facts without scanning them again.
 - :func:`ids_select_sql`: (root, hour, metric number, id) rows of the distinct metrics'
   ids in [$1, $2); the loader builds the roaring bitmaps from them in Python. Neither
   Postgres nor Redshift has bitmap functions for bytea/VARBYTE, so both only store and
@@ -26,7 +29,6 @@ from shared.rollups import (
     ROLLUP_METRICS,
     Grain,
     bucket_column,
-    ids_column,
     rollup_table,
 )
 
@@ -36,7 +38,7 @@ __all__ = [
     "ids_select_sql",
     "delete_sql",
     "insert_sql",
-    "hourly_ids_sql",
+    "hourly_rows_sql",
     "bump_version_sql",
     "redshift_rollup_ddl",
 ]
@@ -47,18 +49,6 @@ Dialect = Literal["postgres", "redshift"]
 # would count a sum twice).
 _ROOTS = '(SELECT DISTINCT "campaign_id", "root_campaign_id" FROM "campaign_properties") cp'
 _RANGE = 'f."hour" >= $1::timestamptz AND f."hour" < $2::timestamptz'
-
-
-def _bucket(grain: Grain, dialect: Dialect) -> str:
-    hour = f"f.{quote_ident(HOUR.name)}"
-    if grain == "hour":
-        return hour
-    # Redshift stores TIMESTAMPTZ in UTC and has no time zone argument to date_trunc.
-    return (
-        f"date_trunc('day', {hour}, 'UTC')"
-        if dialect == "postgres"
-        else (f"date_trunc('day', {hour})")
-    )
 
 
 def _aggregate(metric: DashboardMetric) -> str:
@@ -82,10 +72,12 @@ def _tables() -> list[FactTable]:
     return tables
 
 
-def rollup_select_sql(grain: Grain, dialect: Dialect = "postgres") -> str:
-    """(root_campaign_id, bucket, the 8 metrics) per root and bucket of the facts in [$1, $2).
-    One branch per fact table (its metrics, 0 for the others), summed per bucket."""
-    bucket = quote_ident(bucket_column(grain))
+def rollup_select_sql(dialect: Dialect = "postgres") -> str:
+    """(root_campaign_id, hour, the 8 metrics) per root and hour of the facts in [$1, $2).
+    One branch per fact table (its metrics, 0 for the others), summed per hour. The same
+    on both dialects (``dialect`` names the one it is rendered for)."""
+    assert dialect in ("postgres", "redshift"), dialect
+    bucket = quote_ident(HOUR.name)
     branches = []
     for table in _tables():
         columns = [
@@ -93,7 +85,7 @@ def rollup_select_sql(grain: Grain, dialect: Dialect = "postgres") -> str:
             for m in ROLLUP_METRICS
         ]
         branches.append(
-            f'SELECT cp."root_campaign_id", {_bucket(grain, dialect)} AS {bucket},\n    '
+            f'SELECT cp."root_campaign_id", f.{bucket},\n    '
             + ",\n    ".join(columns)
             + f"\n  {_from(table)}\n  WHERE {_RANGE}\n  GROUP BY 1, 2"
         )
@@ -139,12 +131,13 @@ def insert_sql(grain: Grain) -> str:
     return f"INSERT INTO {quote_ident(table.name)} ({names}) VALUES ({params})"  # noqa: S608
 
 
-def hourly_ids_sql() -> str:
-    """(root_campaign_id, hour, the bitmap columns) of the hourly rollup in [$1, $2)."""
+def hourly_rows_sql() -> str:
+    """(root_campaign_id, hour, the 8 metrics, the bitmap columns) of the hourly rollup in
+    [$1, $2): what the daily rollup is derived from."""
     table = rollup_table("hour")
-    ids = ", ".join(quote_ident(ids_column(m)) for m in DISTINCT_METRICS)
+    columns = ", ".join(quote_ident(c) for c in table.column_names[2:])
     return (
-        f'SELECT "root_campaign_id", "hour", {ids} FROM {quote_ident(table.name)}'  # noqa: S608
+        f'SELECT "root_campaign_id", "hour", {columns} FROM {quote_ident(table.name)}'  # noqa: S608
         ' WHERE "hour" >= $1::timestamptz AND "hour" < $2::timestamptz'
     )
 

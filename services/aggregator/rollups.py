@@ -1,9 +1,9 @@
 """Keeping the dashboard rollups (``shared.rollups``) equal to the facts.
 
 :func:`refresh_rollups` runs inside a fact load's transaction, after the fill: it
-recomputes the hourly rollup of the loaded hours and the daily rollup of every UTC day they
-touch from the fact tables as the transaction sees them, then bumps the data version by the
-hours loaded. A late event or a re-aggregation is a load like any other, so the rollups and
+recomputes the hourly rollup of the loaded hours from the fact tables as the transaction
+sees them, derives the daily rollup of every UTC day they touch from those days' hourly
+rows (no second scan of the facts), then bumps the data version by the hours loaded. A late event or a re-aggregation is a load like any other, so the rollups and
 the dashboard's cache follow it. :func:`rebuild_rollups` does the same day by day for
 whatever facts exist (``forklift aggregate rollups --rebuild``).
 
@@ -24,7 +24,7 @@ from pyroaring import BitMap64
 from services.aggregator.rollup_sql import (
     bump_version_sql,
     delete_sql,
-    hourly_ids_sql,
+    hourly_rows_sql,
     ids_select_sql,
     insert_sql,
     rollup_select_sql,
@@ -32,7 +32,15 @@ from services.aggregator.rollup_sql import (
 from shared.db import quote_ident
 from shared.facts import FactTable
 from shared.logging import get_logger
-from shared.rollups import DISTINCT_METRICS, ROLLUP_HOURLY, ROLLUP_METRICS, Grain, decode_ids
+from shared.rollups import (
+    DISTINCT_METRICS,
+    ROLLUP_HOURLY,
+    ROLLUP_METRICS,
+    SUM_METRICS,
+    Grain,
+    decode_ids,
+    ids_column,
+)
 
 __all__ = ["DAY", "feeds_rollups", "refresh_rollups", "rebuild_rollups", "day_span"]
 
@@ -76,16 +84,30 @@ async def _hourly_bitmaps(
     return bitmaps
 
 
-def _day_bitmaps(rows: Iterable[asyncpg.Record]) -> dict[Key, list[BitMap64]]:
-    """{(root, day): [union of the day's hourly bitmaps per distinct metric]}."""
-    days: dict[Key, list[BitMap64]] = defaultdict(lambda: [BitMap64() for _ in DISTINCT_METRICS])
-    for row in rows:
-        hour = row["hour"].astimezone(UTC)
-        union = days[row["root_campaign_id"], hour.replace(hour=0)]
-        for i, data in enumerate(row[2:]):
+def _day_rows(hourly: Iterable[asyncpg.Record]) -> list[tuple]:
+    """The daily rollup rows from the hourly ones of whole days: per (root, UTC day) each
+    sum metric added up, each distinct metric the cardinality of the union of the hours'
+    id sets (the day's distinct ids), and that union."""
+    days: dict[Key, tuple[list[int], list[BitMap64]]] = {}
+    for row in hourly:
+        day = row["hour"].astimezone(UTC).replace(hour=0)
+        sums, unions = days.setdefault(
+            (row["root_campaign_id"], day),
+            ([0] * len(ROLLUP_METRICS), [BitMap64() for _ in DISTINCT_METRICS]),
+        )
+        for i, metric in enumerate(ROLLUP_METRICS):
+            if metric in SUM_METRICS:
+                sums[i] += row[metric.name]
+        for i, metric in enumerate(DISTINCT_METRICS):
+            data = row[ids_column(metric)]
             if data:
-                union[i] |= decode_ids(data)
-    return days
+                unions[i] |= decode_ids(data)
+    rows = []
+    for (root, day), (sums, unions) in days.items():
+        by_name = {m.name: len(u) for m, u in zip(DISTINCT_METRICS, unions, strict=True)}
+        metrics = [by_name.get(m.name, sums[i]) for i, m in enumerate(ROLLUP_METRICS)]
+        rows.append((root, day, *metrics, *(u.serialize() if u else None for u in unions)))
+    return rows
 
 
 def _rows(counts: Iterable[asyncpg.Record], bitmaps: dict[Key, list[BitMap64]]) -> list[tuple]:
@@ -111,11 +133,10 @@ async def refresh_rollups(conn: asyncpg.Connection, start: datetime, end: dateti
     in ``conn``'s transaction; bump the data version by the hours. Returns the new version."""
     first_day, end_day = day_span(start, end)
     await conn.execute(_LOCK_SQL, ROLLUP_LOCK, _day_number(first_day), _day_number(end_day))
-    hourly = await conn.fetch(rollup_select_sql("hour"), start, end)
+    hourly = await conn.fetch(rollup_select_sql(), start, end)
     await _write(conn, "hour", start, end, _rows(hourly, await _hourly_bitmaps(conn, start, end)))
-    daily = await conn.fetch(rollup_select_sql("day"), first_day, end_day)
-    day_ids = _day_bitmaps(await conn.fetch(hourly_ids_sql(), first_day, end_day))
-    await _write(conn, "day", first_day, end_day, _rows(daily, day_ids))
+    day_hours = await conn.fetch(hourly_rows_sql(), first_day, end_day)
+    await _write(conn, "day", first_day, end_day, _day_rows(day_hours))
     return int(await conn.fetchval(bump_version_sql(), (end - start) // timedelta(hours=1)))
 
 

@@ -8,7 +8,7 @@ SELECT u."root_campaign_id", u."hour",
   sum(u."audience")::bigint AS "audience",
   sum(u."clickbacks")::bigint AS "clickbacks"
 FROM (
-  SELECT cp."root_campaign_id", f."hour" AS "hour",
+  SELECT cp."root_campaign_id", f."hour",
     count(DISTINCT CASE WHEN f."visit_ids" > 0 THEN f."visit_id" END) AS "visits",
     0 AS "clicks",
     0 AS "auths",
@@ -21,7 +21,7 @@ FROM (
   WHERE f."hour" >= $1::timestamptz AND f."hour" < $2::timestamptz
   GROUP BY 1, 2
   UNION ALL
-  SELECT cp."root_campaign_id", f."hour" AS "hour",
+  SELECT cp."root_campaign_id", f."hour",
     0 AS "visits",
     coalesce(sum(f."clicks"), 0) AS "clicks",
     coalesce(sum(f."authorizations"), 0) AS "auths",
@@ -34,7 +34,7 @@ FROM (
   WHERE f."hour" >= $1::timestamptz AND f."hour" < $2::timestamptz
   GROUP BY 1, 2
   UNION ALL
-  SELECT cp."root_campaign_id", f."hour" AS "hour",
+  SELECT cp."root_campaign_id", f."hour",
     0 AS "visits",
     0 AS "clicks",
     0 AS "auths",
@@ -47,7 +47,7 @@ FROM (
   WHERE f."hour" >= $1::timestamptz AND f."hour" < $2::timestamptz
   GROUP BY 1, 2
   UNION ALL
-  SELECT cp."root_campaign_id", f."hour" AS "hour",
+  SELECT cp."root_campaign_id", f."hour",
     0 AS "visits",
     0 AS "clicks",
     0 AS "auths",
