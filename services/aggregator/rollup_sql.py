@@ -1,15 +1,15 @@
 """SQL of the dashboard rollups (``shared.rollups``), for Postgres and Redshift (no I/O).
 
-- :func:`rollup_select_sql`: the 8 dashboard metrics per (root campaign, UTC hour)
-  straight from the fact tables whose ``hour`` is in [$1, $2): distinct counts
-  (count(DISTINCT ...) over the hour's fact rows), sums summed. The daily rollup is derived
-  from the day's hourly rows (:func:`hourly_rows_sql`): sums added, distinct counts the
-  cardinality of the union of the day's hourly id sets, which is count(DISTINCT ...) over
-  the day's facts without scanning them again.
-- :func:`ids_select_sql`: (root, hour, metric number, id) rows of the distinct metrics'
-  ids in [$1, $2); the loader builds the roaring bitmaps from them in Python. Neither
+- :func:`sums_select_sql`, :func:`ids_select_sql`: one fact table's dashboard metrics per
+  (root campaign, UTC hour) of its facts whose ``hour`` is in [$1, $2): its sum metrics
+  summed, and the ids its distinct metrics count (flagged per metric). The loader builds
+  a roaring bitmap per (root, hour, distinct metric) from those ids in Python; the hour's
+  distinct count is its cardinality (count(DISTINCT ...) over the hour's facts). Neither
   Postgres nor Redshift has bitmap functions for bytea/VARBYTE, so both only store and
-  return the serialized bitmaps; unions happen in the dashboard.
+  return the serialized bitmaps; unions happen in the loader (days) and the dashboard.
+- The daily rollup is derived from the day's hourly rows (:func:`hourly_rows_sql`): sums
+  added, distinct counts the cardinality of the union of the day's hourly id sets, which
+  is count(DISTINCT ...) over the day's facts without scanning them again.
 - :func:`redshift_rollup_ddl`: the rollup tables on Redshift, sized for 100M+ events.
 
 Identifiers come from ``shared.facts``/``shared.rollups`` and are quoted; values are bind
@@ -25,7 +25,6 @@ from shared.db import quote_ident
 from shared.facts import CAMPAIGN_ID, HOUR, DashboardMetric, FactTable
 from shared.rollups import (
     DATA_VERSION,
-    DISTINCT_METRICS,
     ROLLUP_METRICS,
     Grain,
     bucket_column,
@@ -34,7 +33,8 @@ from shared.rollups import (
 
 __all__ = [
     "Dialect",
-    "rollup_select_sql",
+    "table_metrics",
+    "sums_select_sql",
     "ids_select_sql",
     "delete_sql",
     "insert_sql",
@@ -51,66 +51,48 @@ _ROOTS = '(SELECT DISTINCT "campaign_id", "root_campaign_id" FROM "campaign_prop
 _RANGE = 'f."hour" >= $1::timestamptz AND f."hour" < $2::timestamptz'
 
 
-def _aggregate(metric: DashboardMetric) -> str:
-    fact = f"f.{quote_ident(metric.fact.name)}"
-    if metric.fact.kind == "sum":
-        return f"coalesce(sum({fact}), 0)"
-    assert metric.table.dimension is not None, metric
-    return f"count(DISTINCT CASE WHEN {fact} > 0 THEN f.{quote_ident(metric.table.dimension.name)} END)"
-
-
 def _from(table: FactTable) -> str:
     campaign = quote_ident(CAMPAIGN_ID.name)
     return f"FROM {quote_ident(table.name)} f JOIN {_ROOTS} ON cp.{campaign} = f.{campaign}"
 
 
-def _tables() -> list[FactTable]:
-    tables: list[FactTable] = []
-    for metric in ROLLUP_METRICS:
-        if metric.table not in tables:
-            tables.append(metric.table)
-    return tables
+def table_metrics(table: FactTable) -> tuple[DashboardMetric, ...]:
+    """The dashboard metrics ``table`` holds (in ``ROLLUP_METRICS`` order)."""
+    return tuple(m for m in ROLLUP_METRICS if m.table == table)
 
 
-def rollup_select_sql(dialect: Dialect = "postgres") -> str:
-    """(root_campaign_id, hour, the 8 metrics) per root and hour of the facts in [$1, $2).
-    One branch per fact table (its metrics, 0 for the others), summed per hour. The same
-    on both dialects (``dialect`` names the one it is rendered for)."""
-    assert dialect in ("postgres", "redshift"), dialect
-    bucket = quote_ident(HOUR.name)
-    branches = []
-    for table in _tables():
-        columns = [
-            f"{_aggregate(m) if m.table == table else '0'} AS {quote_ident(m.name)}"
-            for m in ROLLUP_METRICS
-        ]
-        branches.append(
-            f'SELECT cp."root_campaign_id", f.{bucket},\n    '
-            + ",\n    ".join(columns)
-            + f"\n  {_from(table)}\n  WHERE {_RANGE}\n  GROUP BY 1, 2"
-        )
+def sums_select_sql(table: FactTable) -> str | None:
+    """(root_campaign_id, hour, the table's sum metrics) per root and hour of its facts in
+    [$1, $2); None when the table holds no sum metric."""
+    metrics = [m for m in table_metrics(table) if m.fact.kind == "sum"]
+    if not metrics:
+        return None
     sums = ",\n  ".join(
-        f"sum(u.{quote_ident(m.name)})::bigint AS {quote_ident(m.name)}" for m in ROLLUP_METRICS
+        f"coalesce(sum(f.{quote_ident(m.fact.name)}), 0)::bigint AS {quote_ident(m.name)}"
+        for m in metrics
     )
-    union = "\n  UNION ALL\n  ".join(branches)
+    hour = quote_ident(HOUR.name)
     return (
-        f'SELECT u."root_campaign_id", u.{bucket},\n  {sums}\nFROM (\n  {union}\n) u\nGROUP BY 1, 2'
+        f'SELECT cp."root_campaign_id", f.{hour},\n  {sums}\n'
+        f"{_from(table)}\nWHERE {_RANGE}\nGROUP BY 1, 2"
     )
 
 
-def ids_select_sql() -> str:
-    """(root_campaign_id, hour, metric, id): ``metric`` numbers :data:`DISTINCT_METRICS`;
-    the ids of each distinct metric's facts > 0 in [$1, $2). The same on both dialects."""
-    branches = []
-    for number, metric in enumerate(DISTINCT_METRICS):
-        assert metric.table.dimension is not None, metric
-        branches.append(
-            f'SELECT cp."root_campaign_id", f."hour", {number} AS "metric",'
-            f' f.{quote_ident(metric.table.dimension.name)} AS "id"\n'
-            f"  {_from(metric.table)}\n"
-            f"  WHERE f.{quote_ident(metric.fact.name)} > 0 AND {_RANGE}"
-        )
-    return "\nUNION ALL\n".join(branches)
+def ids_select_sql(table: FactTable) -> str | None:
+    """(root_campaign_id, hour, id, one flag per distinct metric of the table): the fact
+    rows in [$1, $2) counted by at least one of them, the flag saying which; None when the
+    table holds no distinct metric. Each distinct count is the number of ids flagged."""
+    metrics = [m for m in table_metrics(table) if m.fact.kind == "distinct"]
+    if not metrics:
+        return None
+    assert table.dimension is not None, table
+    flags = ", ".join(f"f.{quote_ident(m.fact.name)} > 0 AS {quote_ident(m.name)}" for m in metrics)
+    any_flag = " OR ".join(f"f.{quote_ident(m.fact.name)} > 0" for m in metrics)
+    return (
+        f'SELECT cp."root_campaign_id", f.{quote_ident(HOUR.name)},'
+        f' f.{quote_ident(table.dimension.name)} AS "id", {flags}\n'
+        f"{_from(table)}\nWHERE {_RANGE} AND ({any_flag})"
+    )
 
 
 def delete_sql(grain: Grain) -> str:

@@ -95,7 +95,7 @@ async def load_range(
             await conn.execute(clear, start, end)
             status = await conn.execute(fill, *select_params(table, start, end))
             if feeds_rollups(table):
-                await refresh_rollups(conn, start, end)
+                await refresh_rollups(conn, table, start, end)
     except asyncpg.LockNotAvailableError as e:
         raise HourLocked(
             f"{table.name} [{start.isoformat()}, {end.isoformat()}): another load held its"
