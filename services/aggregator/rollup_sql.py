@@ -22,7 +22,7 @@ from typing import Literal
 
 from services.sync.dialects import redshift_create_sql
 from shared.db import quote_ident
-from shared.facts import CAMPAIGN_ID, HOUR, DashboardMetric, FactTable
+from shared.facts import CAMPAIGN_ID, HOUR, ROOTS, DashboardMetric, FactTable
 from shared.rollups import (
     DATA_VERSION,
     ROLLUP_METRICS,
@@ -47,7 +47,7 @@ Dialect = Literal["postgres", "redshift"]
 
 # One root per campaign id, whatever duplicates campaign_properties holds (a duplicate
 # would count a sum twice).
-_ROOTS = '(SELECT DISTINCT "campaign_id", "root_campaign_id" FROM "campaign_properties") cp'
+_ROOTS = f'(SELECT DISTINCT "campaign_id", "root_campaign_id" FROM {quote_ident(ROOTS)}) cp'  # noqa: S608
 _RANGE = 'f."hour" >= $1::timestamptz AND f."hour" < $2::timestamptz'
 
 
