@@ -1,21 +1,36 @@
-"""Benchmark the dashboard API: ``/api/campaigns/{id}/series`` (30 days hourly) under 32
-concurrent clients vs the bare asyncpg queries of the same SQL, in the same run.
+"""Benchmark the dashboard API under 32 concurrent clients: a root campaign's 30-day hourly
+series (``/api/campaigns/{id}/series``) and 30-day summary (``/api/campaigns/{id}``), read
+from the rollups, against the bare asyncpg SQL of the old path (the same metrics straight
+from the fact tables), in the same run.
 
     python bench/dashboard.py --quick                                   # small, under a minute
-    python bench/dashboard.py                      # 5.5M fact rows, what 5M events aggregate to
+    python bench/dashboard.py                      # 5,544,000 fact rows (200 campaigns, 35 days)
 
 Fact rows are generated directly (campaigns x hours x distinct rows per hour in every fact
-table), sized like the aggregator's output of the demo data scaled up. Prints requests/s,
-p50/p99 of both, the overhead ratio (baseline rps / API rps, goal <= 1.5) and a last line
-``RESULT dashboard key=value ...``.
+table), then the rollups built from them (``rebuild_rollups``, timed). The API runs in a
+process of its own (``forklift serve dashboard_api``). Cases, each a fixed number of
+requests from 32 concurrent clients:
+
+- ``old_series``/``old_summary``: the old path's bare SQL (baseline), distinct ranges;
+- ``series``/``summary``: the API, every request a range (root, start hour) no other
+  request asks (answer cache misses; the decoded rollup days of a root are kept by data
+  version, so ranges over the same days reuse them);
+- ``series_hit``/``summary_hit``: the API, 8 ranges asked over and over (answer cache hits);
+- ``series_pg``/``summary_pg``: a second API process with both caches off
+  (``CACHE_ENTRIES=0``, ``BLOCK_CACHE_DAYS=0``): every request reads its rollup rows.
+
+A few API answers are checked against the old SQL first (exact). Prints p50/p99 and
+requests/s per case, each API case's ratio to its old SQL (rps / old rps: the speedup) and
+a last line ``RESULT dashboard key=value ...``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
-import statistics
+import os
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -24,22 +39,24 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import structlog
-from aiohttp import web
+import uvloop
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-from services.dashboard_api.api import create_app  # noqa: E402
+from services.aggregator.rollups import rebuild_rollups  # noqa: E402
 from services.dashboard_api.metrics import CAMPAIGNS_OF_ROOTS, metric_queries  # noqa: E402
 from services.dashboard_api.passwords import make_django_hash  # noqa: E402
-from services.dashboard_api.settings import DashboardSettings  # noqa: E402
+from services.dashboard_api.queries import fetch_metrics  # noqa: E402
 from services.migrations import migrate_source, migrate_warehouse  # noqa: E402
-from shared.db import quote_ident  # noqa: E402
+from shared.db import create_pool, quote_ident  # noqa: E402
+from shared.embedded import free_port  # noqa: E402
 from shared.facts import FACT_TABLES  # noqa: E402
-from shared.settings import CoreSettings  # noqa: E402
 from tests import stack  # noqa: E402
 
 END = datetime(2026, 11, 1, tzinfo=UTC)
-DAYS = 30
+DAYS = 30  # the range asked for
+DATA_DAYS = DAYS + 5  # the days of generated facts
 SECRET = "bench-secret"
 
 
@@ -75,8 +92,8 @@ async def generate(pool: asyncpg.Pool, campaigns: int, rows_per_hour: int) -> in
             "FROM generate_series(1, $1) c, generate_series($2::timestamptz, "
             "$3::timestamptz - interval '1 hour', interval '1 hour') h, generate_series(1, $4) r"
         )
-        await pool.execute(sql, campaigns, END - timedelta(days=DAYS + 5), END, n)
-        total += campaigns * (DAYS + 5) * 24 * n
+        await pool.execute(sql, campaigns, END - timedelta(days=DATA_DAYS), END, n)
+        total += campaigns * DATA_DAYS * 24 * n
     for table in FACT_TABLES:
         await pool.execute(f"CREATE INDEX ON {quote_ident(table.name)} (campaign_id, hour)")
         await pool.execute(f"ANALYZE {quote_ident(table.name)}")
@@ -85,14 +102,15 @@ async def generate(pool: asyncpg.Pool, campaigns: int, rows_per_hour: int) -> in
 
 
 async def load(n_clients: int, n_requests: int, one: object) -> tuple[float, list[float]]:
-    """Run ``one()`` n_requests times from n_clients concurrent loops: (seconds, latencies)."""
+    """Run ``one(i)`` for i in range(n_requests) from n_clients concurrent loops:
+    (seconds, latencies)."""
     latencies: list[float] = []
     remaining = iter(range(n_requests))
 
     async def client() -> None:
-        for _ in remaining:
+        for i in remaining:
             t = time.perf_counter()
-            await one()  # type: ignore[operator]
+            await one(i)  # type: ignore[operator]
             latencies.append(time.perf_counter() - t)
 
     t0 = time.perf_counter()
@@ -104,9 +122,64 @@ def pct(values: list[float], q: float) -> float:
     return sorted(values)[min(len(values) - 1, int(q * len(values)))] * 1000
 
 
-async def bench(args: argparse.Namespace) -> None:
+def iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+async def start_api(
+    source: str, warehouse: str, redis_url: str, settings: dict[str, str]
+) -> tuple[asyncio.subprocess.Process, str]:
+    """``forklift serve dashboard_api`` in a process of its own; (process, base URL)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "FORKLIFT_SOURCE_DSN": source,
+        "FORKLIFT_WAREHOUSE_DSN": warehouse,
+        "FORKLIFT_REDIS_URL": redis_url,
+        "FORKLIFT_LOG_LEVEL": "WARNING",
+        "FORKLIFT_DB_POOL_MAX_SIZE": "16",
+        "FORKLIFT_DASHBOARD_SESSION_SECRET": SECRET,
+        "FORKLIFT_DASHBOARD_PASSWORD_ITERATIONS": "1000",
+        **settings,
+    }
+    process = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "services", "serve", "dashboard_api", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession() as http:
+        for _ in range(300):
+            try:
+                async with http.get(f"{url}/api/health") as resp:
+                    if resp.status == 200:
+                        return process, url
+            except aiohttp.ClientError:
+                pass
+            if process.returncode is not None:
+                raise RuntimeError("the dashboard API exited at start-up")
+            await asyncio.sleep(0.1)
+    process.terminate()
+    raise RuntimeError("the dashboard API did not start")
+
+
+def _ranges(roots: list[int], n: int, end: datetime) -> list[tuple[int, datetime, datetime]]:
+    """n distinct (root, start, end) 30-day ranges inside the data: roots x start hours."""
+    hours = (DATA_DAYS - DAYS) * 24
+    return [
+        (roots[i % len(roots)], start, start + timedelta(days=DAYS))
+        for i in range(n)
+        for start in [end - timedelta(days=DAYS) - timedelta(hours=(i // len(roots)) % hours)]
+    ]
+
+
+async def bench(args: argparse.Namespace) -> dict[str, float]:
     prefix = f"flbench_{stack.run_id()}_"
     claim = stack.RedisClaim.claim()
+    process = None
+    figures: dict[str, float] = {}
     try:
         source = await stack.create_database(f"{prefix}source")
         warehouse = await stack.create_database(f"{prefix}warehouse")
@@ -120,76 +193,138 @@ async def bench(args: argparse.Namespace) -> None:
             make_django_hash(SECRET, "bench", 1000),
         )
         await conn.close()
-        core = CoreSettings(
-            source_dsn=source, warehouse_dsn=warehouse, redis_url=claim.url, _env_file=None
-        )
-        # the same statement handling as the API's pool (shared.db.create_pool custom_plans)
-        pool = await asyncpg.create_pool(
-            warehouse, min_size=args.clients, max_size=args.clients, statement_cache_size=0
+        # the old path planned as the API planned it (shared.db.create_pool custom_plans)
+        pool = await create_pool(
+            warehouse, name="warehouse", max_size=args.clients, custom_plans=True
         )
         t = time.perf_counter()
         rows = await generate(pool, args.campaigns, args.rows_per_hour)
         print(f"generated {rows:,} fact rows in {time.perf_counter() - t:.1f}s", flush=True)
-        start, end = END - timedelta(days=DAYS), END
-        roots = list(range(1, args.campaigns + 1, 4))
-        queries = metric_queries("hour")
-        counter = iter(range(10**9))
-
-        async def bare() -> None:
-            root = roots[next(counter) % len(roots)]
-            campaigns = await pool.fetchval(CAMPAIGNS_OF_ROOTS, [root])
-            for q in queries:
-                await pool.fetch(q.sql, campaigns, start, end)
-
-        base_s, base_lat = await load(args.clients, args.requests, bare)
-        settings = DashboardSettings(
-            session_secret=SECRET, password_iterations=1000, _env_file=None
+        t = time.perf_counter()
+        days, _ = await rebuild_rollups(pool)
+        rollup_rows = await pool.fetchval(
+            "SELECT (SELECT count(*) FROM dashboard_rollup_hourly)"
+            " + (SELECT count(*) FROM dashboard_rollup_daily)"
         )
-        runner = web.AppRunner(await create_app(core, settings), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        params = {"start": start.isoformat(), "end": end.isoformat(), "granularity": "hour"}
-        async with aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=args.clients)
-        ) as http:
-            login = {"username": "bench", "password": SECRET}
-            async with http.post(f"{url}/api/login", json=login) as resp:
-                assert resp.status == 200, await resp.text()
-                headers = {"Authorization": f"Bearer {(await resp.json())['token']}"}
+        print(
+            f"rollups of {days} days: {rollup_rows:,} rows in {time.perf_counter() - t:.1f}s",
+            flush=True,
+        )
+        figures.update(fact_rows=rows, rollup_rows=rollup_rows)
+        roots = list(range(1, args.campaigns + 1, 4))
+        ranges = _ranges(roots, args.requests, END)
+        assert len(set(ranges)) == len(ranges), "every request's range is its own"
+        old = {"series": metric_queries("hour"), "summary": metric_queries("root")}
 
-            async def api() -> None:
-                root = roots[next(counter) % len(roots)]
-                async with http.get(
-                    f"{url}/api/campaigns/{root}/series", params=params, headers=headers
-                ) as resp:
-                    assert resp.status == 200, await resp.text()
-                    assert len((await resp.json())["points"]) > 0
+        def old_sql(case: str) -> object:
+            async def one(i: int) -> None:
+                root, start, end = ranges[i]
+                campaigns = await pool.fetchval(CAMPAIGNS_OF_ROOTS, [root])
+                for q in old[case]:
+                    await pool.fetch(q.sql, campaigns, start, end)
 
-            api_s, api_lat = await load(args.clients, args.requests, api)
-        await runner.cleanup()
+            return one
+
+        for case in ("series", "summary"):
+            seconds, latencies = await load(args.clients, args.requests, old_sql(case))
+            record(figures, f"old_{case}", seconds, latencies)
+
+        for suffix, env in SERVERS:
+            process, url = await start_api(source, warehouse, claim.url, env)
+            await measure(args, pool, url, ranges, suffix, figures)
+            process.terminate()
+            await asyncio.wait_for(process.wait(), 30)
+            process = None
         await pool.close()
     finally:
+        if process is not None:
+            process.terminate()
+            await asyncio.wait_for(process.wait(), 30)
         await stack.drop_databases(prefix)
         claim.release()
-    api_rps, base_rps = args.requests / api_s, args.requests / base_s
-    ratio = base_rps / api_rps
+    return figures
+
+
+HIT_RANGES = 8
+# (case suffix, settings) of the API processes: as deployed; without caches (each request
+# reads the rollups from Postgres)
+SERVERS = (
+    ("", {}),
+    ("_pg", {"FORKLIFT_DASHBOARD_BLOCK_CACHE_DAYS": "0", "FORKLIFT_DASHBOARD_CACHE_ENTRIES": "0"}),
+)
+
+
+async def measure(
+    args: argparse.Namespace,
+    pool: asyncpg.Pool,
+    url: str,
+    ranges: list[tuple[int, datetime, datetime]],
+    suffix: str,
+    figures: dict[str, float],
+) -> None:
+    """The API cases against the server at ``url`` (after checking some answers)."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=args.clients)) as http:
+        login = {"username": "bench", "password": SECRET}
+        async with http.post(f"{url}/api/login", json=login) as resp:
+            assert resp.status == 200, await resp.text()
+            headers = {"Authorization": f"Bearer {(await resp.json())['token']}"}
+
+        async def get(case: str, root: int, start: datetime, end: datetime) -> bytes:
+            """The answer's body (parsed only where checked: the client's JSON parsing
+            of a 720-point series is no part of the API's latency)."""
+            path = f"/api/campaigns/{root}" + ("/series" if case == "series" else "")
+            params = {"start": iso(start), "end": iso(end)}
+            async with http.get(url + path, params=params, headers=headers) as resp:
+                assert resp.status == 200, await resp.text()
+                return await resp.read()
+
+        # exact: the API's answers equal the old path's on some of the ranges
+        for root, start, end in ranges[:: max(1, len(ranges) // 4)]:
+            got = json.loads(await get("summary", root, start, end))
+            want = await fetch_metrics(pool, [root], start, end, "root")
+            assert got["metrics"] == want[root], (root, start)
+            got = json.loads(await get("series", root, start, end))
+            want = await fetch_metrics(pool, [root], start, end, "hour")
+            assert {datetime.fromisoformat(p["start"]): p["metrics"] for p in got["points"]} == want
+
+        def api(case: str, repeat: int | None) -> object:
+            async def one(i: int) -> None:
+                await get(case, *ranges[i % repeat if repeat else i])
+
+            return one
+
+        for case in ("series", "summary"):
+            seconds, latencies = await load(args.clients, args.requests, api(case, None))
+            record(figures, case + suffix, seconds, latencies)
+            if suffix:  # no caches: every request reads the rollups
+                continue
+            await load(args.clients, HIT_RANGES, api(case, HIT_RANGES))  # warm
+            seconds, latencies = await load(args.clients, args.requests, api(case, HIT_RANGES))
+            record(figures, f"{case}_hit", seconds, latencies)
+
+
+def record(figures: dict[str, float], case: str, seconds: float, latencies: list[float]) -> None:
+    figures[f"{case}_rps"] = len(latencies) / seconds
+    figures[f"{case}_p50_ms"] = pct(latencies, 0.5)
+    figures[f"{case}_p99_ms"] = pct(latencies, 0.99)
     print(
-        f"bare asyncpg: {base_rps:.0f} req/s p50 {pct(base_lat, 0.5):.1f} ms p99 {pct(base_lat, 0.99):.1f} ms"
+        f"{case:12s}: {figures[f'{case}_rps']:7.1f} req/s  p50 {figures[f'{case}_p50_ms']:8.1f} ms"
+        f"  p99 {figures[f'{case}_p99_ms']:8.1f} ms",
+        flush=True,
     )
-    print(
-        f"API         : {api_rps:.0f} req/s p50 {pct(api_lat, 0.5):.1f} ms p99 {pct(api_lat, 0.99):.1f} ms"
+
+
+def report(args: argparse.Namespace, figures: dict[str, float]) -> None:
+    for case in ("series", "summary"):
+        for name in (case, f"{case}_hit", f"{case}_pg"):
+            figures[f"{name}_ratio"] = figures[f"{name}_rps"] / figures[f"old_{case}_rps"]
+            print(f"{name}: {figures[f'{name}_ratio']:.1f}x the requests/s of the old SQL")
+    fields = {"campaigns": args.campaigns, "clients": args.clients, "requests": args.requests}
+    fields.update(figures)
+    text = " ".join(
+        f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items()
     )
-    print(
-        f"overhead ratio (baseline rps / API rps): {ratio:.2f} (goal <= 1.5); mean API latency {statistics.mean(api_lat) * 1000:.1f} ms"
-    )
-    print(
-        f"RESULT dashboard fact_rows={rows} campaigns={args.campaigns} clients={args.clients} "
-        f"requests={args.requests} api_rps={api_rps:.1f} api_p50_ms={pct(api_lat, 0.5):.2f} "
-        f"api_p99_ms={pct(api_lat, 0.99):.2f} base_rps={base_rps:.1f} "
-        f"base_p50_ms={pct(base_lat, 0.5):.2f} base_p99_ms={pct(base_lat, 0.99):.2f} ratio={ratio:.3f}"
-    )
+    print(f"RESULT dashboard {text}")
 
 
 def main() -> None:
@@ -201,16 +336,16 @@ def main() -> None:
         "--rows-per-hour", type=int, default=8, help="dimension rows per campaign-hour (8)"
     )
     parser.add_argument("--clients", type=int, default=32, help="concurrent clients")
-    parser.add_argument("--requests", type=int, default=300, help="requests per side (300)")
+    parser.add_argument("--requests", type=int, default=1000, help="requests per case (1000)")
     parser.add_argument(
-        "--quick", action="store_true", help="small size: 20 campaigns, 4 rows/hour, 400 requests"
+        "--quick", action="store_true", help="small size: 20 campaigns, 4 rows/hour, 300 requests"
     )
     args = parser.parse_args()
     if args.quick:
-        args.campaigns, args.rows_per_hour, args.requests = 20, 4, 400
+        args.campaigns, args.rows_per_hour, args.requests = 20, 4, 300
     logging.disable(logging.INFO)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    asyncio.run(bench(args))
+    report(args, uvloop.run(bench(args)))
 
 
 if __name__ == "__main__":

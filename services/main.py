@@ -149,7 +149,7 @@ def serve(service: str, host: str, port: int | None, no_background: bool) -> Non
         app = await api.create_app(core, settings, background=not no_background)
         await serve_app(app, host, port or SERVERS[service], service, core)
 
-    run_async(_serve())
+    run_async(_serve(), uvloop_loop=True)
 
 
 cli.add_command(demo)

@@ -2,7 +2,8 @@
 
 The aggregator renders DDL and load SQL from it, ``forklift aggregate describe`` prints it,
 the dashboard derives its metric queries from :data:`DASHBOARD_METRICS`, and sync derives
-from :func:`reaches` which changed rows of which raw tables make which fact hours stale.
+from :func:`reaches` which changed rows of which raw tables make which fact hours stale
+(including :data:`ROOTS_REACH`: a campaign's root changes the dashboard rollups).
 Nothing about a fact is written anywhere else.
 """
 
@@ -26,6 +27,8 @@ __all__ = [
     "fact_table",
     "reaches",
     "reaches_of",
+    "ROOTS",
+    "ROOTS_REACH",
 ]
 
 Join = tuple[str, str, str]
@@ -235,9 +238,6 @@ def reaches_of(tables: Sequence[FactTable]) -> tuple[Reach, ...]:
     )
 
 
-REACHES = reaches_of(FACT_TABLES)
-
-
 def reaches(table: str) -> tuple[Reach, ...]:
     """How rows of raw table ``table`` reach the facts (empty: no fact reads it)."""
     return tuple(r for r in REACHES if r.table == table)
@@ -270,3 +270,17 @@ DASHBOARD_METRICS = (
     _metric("audience", FRIEND_FBID, "friends_shared_with"),
     _metric("clickbacks", MISC, "clickbacks"),
 )
+
+
+ROOTS = "campaign_properties"
+"""The raw table naming each campaign's root (``root_campaign_id``): the dashboard rollups
+(``shared.rollups``) sum the facts of a root's campaigns, so a changed row changes the
+rollups of its campaign's hours, recomputed by loading those hours of the tables the
+dashboard metrics read."""
+ROOTS_REACH = Reach(
+    ROOTS,
+    ((ROOTS, "campaign_id", "campaign_id"),),
+    ("campaign_id", "root_campaign_id"),
+    tuple(dict.fromkeys(m.table for m in DASHBOARD_METRICS)),
+)
+REACHES = (*reaches_of(FACT_TABLES), ROOTS_REACH)

@@ -23,6 +23,7 @@ from services.aggregator.hours import (
     plan_hours,
     tables,
 )
+from services.aggregator.rollups import DAY, day_span, rebuild_rollups
 from services.aggregator.runner import Range, enqueue_ranges, latest_hours, load_range, outbox_depth
 from services.aggregator.settings import AggregatorSettings
 from services.aggregator.verify import verify_table
@@ -45,7 +46,8 @@ _WAIT_POLL_S = 1.0
     "  forklift aggregate queue --days-back 3\n\n"
     "  forklift aggregate hour 2026-11-20T14\n\n"
     "  forklift aggregate verify --start 2026-11-01 --end 2026-11-08\n\n"
-    "  forklift aggregate status",
+    "  forklift aggregate status\n\n"
+    "  forklift aggregate rollups --rebuild",
 )
 def group() -> None:
     pass
@@ -254,4 +256,59 @@ def status_command() -> int:
 )
 def describe_command() -> int:
     click.echo(describe_text())
+    return 0
+
+
+_ROLLUP_STATUS_SQL = """
+SELECT (SELECT count(*) FROM dashboard_rollup_hourly) AS hours,
+       (SELECT count(*) FROM dashboard_rollup_daily) AS days,
+       (SELECT max("hour") FROM dashboard_rollup_hourly) AS latest,
+       (SELECT version FROM dashboard_data_version WHERE id = 1) AS version
+"""
+
+
+@group.command(
+    name="rollups",
+    help="The dashboard rollups (per root campaign and UTC hour/day, kept by every load): "
+    "print their size and data version, or with --rebuild recompute them from the fact "
+    "tables, one transaction per UTC day (default: every day holding facts or rollups).\n\n"
+    "Examples:\n\n"
+    "  forklift aggregate rollups\n\n"
+    "  forklift aggregate rollups --rebuild\n\n"
+    "  forklift aggregate rollups --rebuild --start 2026-11-01 --end 2026-11-08",
+)
+@click.option("--rebuild", is_flag=True, help="Recompute the rollups from the facts.")
+@click.option("--start", "start_text", default=None, help="First day (UTC) to rebuild.")
+@click.option("--end", "end_text", default=None, help="End day, exclusive.")
+def rollups_command(rebuild: bool, start_text: str | None, end_text: str | None) -> int:
+    start = parse_bound(start_text, "--start") if start_text else None
+    end = parse_bound(end_text, "--end") if end_text else None
+    if not rebuild and (start or end):
+        raise BadRequest("--start/--end only go with --rebuild")
+    if start and end and end <= start:
+        raise BadRequest(f"--end {end_text} must be after --start {start_text}")
+    core = core_settings()
+    core.require("warehouse_dsn")
+
+    async def _run() -> str:
+        pool = await create_pool(core.warehouse_dsn or "", name="warehouse", max_size=1)
+        try:
+            if rebuild:
+                total = None
+                if start is not None and end is not None:
+                    first, last = day_span(start, end)
+                    total = (last - first) // DAY
+                with tqdm(total=total, unit="day") as bar:
+                    days, version = await rebuild_rollups(pool, start, end, bar.update)
+                return f"rebuilt {days} days of rollups, data version {version}"
+            row = await pool.fetchrow(_ROLLUP_STATUS_SQL)
+        finally:
+            await pool.close()
+        latest = row["latest"].isoformat() if row["latest"] else "-"
+        return (
+            f"rollup hours={row['hours']} days={row['days']} latest={latest}"
+            f" version={row['version'] or 0}"
+        )
+
+    click.echo(run_async(_run()))
     return 0

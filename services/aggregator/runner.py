@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from services.aggregator.errors import AggregateError
 from services.aggregator.hours import batches, hour_number, job_id
+from services.aggregator.rollups import feeds_rollups, refresh_rollups
 from services.aggregator.sql import load_statements, select_params
 from shared.db import quote_ident
 from shared.facts import FACT_TABLES, FactTable
@@ -75,7 +76,9 @@ async def load_range(
     Loads of overlapping ranges take turns on per-hour advisory locks (waiting at most
     ``lock_wait_s``, else :class:`HourLocked`); ``work_mem_mb`` is Postgres's work_mem for
     the load. The same transaction deletes the outbox
-    rows of the range: they are answered by this recomputation. Returns the rows written.
+    rows of the range (they are answered by this recomputation) and, for a table a
+    dashboard metric reads, refreshes the dashboard rollups of the range and bumps the data
+    version (:mod:`services.aggregator.rollups`). Returns the fact rows written.
     """
     lock, acknowledge, clear, fill = load_statements(table)
     started = time.monotonic()
@@ -91,6 +94,8 @@ async def load_range(
             await conn.execute(acknowledge, table.slug, start, end)
             await conn.execute(clear, start, end)
             status = await conn.execute(fill, *select_params(table, start, end))
+            if feeds_rollups(table):
+                await refresh_rollups(conn, table, start, end)
     except asyncpg.LockNotAvailableError as e:
         raise HourLocked(
             f"{table.name} [{start.isoformat()}, {end.isoformat()}): another load held its"

@@ -5,13 +5,14 @@ per fact; primary key (campaign_id, hour[, dimension]), which also serves the da
 (campaign_id, hour range) reads, and an index on (hour) for the loader's delete. Adding a
 fact adds a column on migrate.
 The aggregator also owns ``aggregate_outbox`` (``shared.outbox``), where sync leaves the
-hours it made stale.
+hours it made stale, and the dashboard rollups and data version (``shared.rollups``).
 """
 
 from __future__ import annotations
 
 from shared.facts import FACT_TABLES, FactTable
 from shared.outbox import AGGREGATE_OUTBOX
+from shared.rollups import ROLLUP_TABLES
 from shared.schema import Column, Index, Table
 
 __all__ = ["WAREHOUSE_TABLES", "fact_schema"]
@@ -31,4 +32,8 @@ def fact_schema(table: FactTable) -> Table:
     )
 
 
-WAREHOUSE_TABLES: tuple[Table, ...] = (*(fact_schema(t) for t in FACT_TABLES), AGGREGATE_OUTBOX)
+WAREHOUSE_TABLES: tuple[Table, ...] = (
+    *(fact_schema(t) for t in FACT_TABLES),
+    AGGREGATE_OUTBOX,
+    *ROLLUP_TABLES,
+)

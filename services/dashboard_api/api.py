@@ -3,7 +3,9 @@ the routes of :mod:`services.dashboard_api.routes` and the web pages of
 :mod:`services.dashboard_api.pages`, served by ``forklift serve dashboard_api``.
 
 Errors are always ``{"error": {"code", "message", "field"?}}``; no stack trace reaches a
-client. Auth: ``Authorization: Bearer <token>`` or the ``forklift_session`` cookie
+client. The metric routes (``RouteSpec.cached``) answer from a cache keyed by the data
+version the aggregator bumps, with ``ETag``/``Last-Modified`` and ``304`` on
+``If-None-Match`` (:mod:`services.dashboard_api.cache`). Auth: ``Authorization: Bearer <token>`` or the ``forklift_session`` cookie
 (HttpOnly, SameSite=Strict, Secure unless FORKLIFT_DASHBOARD_COOKIE_SECURE=false, Max-Age the
 session TTL) from ``POST /api/login``. Every authenticated request re-reads its user: a
 deactivated user, a changed password, superuser flag or group ends the session at once.
@@ -22,9 +24,18 @@ from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
 from services.dashboard_api import handlers, queries
+from services.dashboard_api import models as m
+from services.dashboard_api.cache import (
+    VersionedCache,
+    cache_key,
+    etag,
+    etag_matches,
+    http_date,
+)
 from services.dashboard_api.context import (
     APP_CONTEXT,
     CLEAR_COOKIE,
+    DATA_VERSION,
     NEW_TOKEN,
     TOKEN,
     AppContext,
@@ -99,6 +110,32 @@ async def _inputs(request: web.Request, spec: RouteSpec) -> dict[str, Any]:
     return inputs
 
 
+async def _cached(
+    request: web.Request,
+    session: Session,
+    ctx: AppContext,
+    func: Callable[..., Awaitable[BaseModel | m.RawJson]],
+    inputs: dict[str, Any],
+) -> web.Response:
+    """The answer of a metric route from the cache of the current data version (computed
+    and kept on a miss), with its ETag and Last-Modified; 304 when If-None-Match holds the
+    ETag. The handler's checks (range, access) ran for every cached answer: the key holds
+    the session's scope, and only 200 answers are kept."""
+    version, updated = await queries.fetch_data_version(ctx.warehouse)
+    request[DATA_VERSION] = version
+    key = cache_key(request.method, request.path_qs, session.is_superuser, session.client_ids)
+    headers = {"ETag": etag(version, key), "Cache-Control": "private, no-cache"}
+    if updated is not None:
+        headers["Last-Modified"] = http_date(updated)
+    body = ctx.cache.get(version, key)
+    if body is None:  # the handler's checks run: a 304 is only ever a valid request's
+        body = (await func(request, session, ctx, **inputs)).model_dump_json().encode()
+        ctx.cache.put(version, key, body)
+    if etag_matches(request.headers.get("If-None-Match", ""), headers["ETag"]):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, content_type="application/json", headers=headers)
+
+
 def _dispatch(spec: RouteSpec) -> Handler:
     func = getattr(handlers, spec.handler)
 
@@ -112,8 +149,12 @@ def _dispatch(spec: RouteSpec) -> Handler:
             if spec.access == "superuser":
                 handlers.superuser_only(session)
         inputs = await _inputs(request, spec)
-        result: BaseModel = await func(request, session, ctx, **inputs)
-        response = web.json_response(text=result.model_dump_json())
+        if spec.cached:
+            assert session is not None, spec
+            response = await _cached(request, session, ctx, func, inputs)
+        else:
+            result: BaseModel | m.RawJson = await func(request, session, ctx, **inputs)
+            response = web.json_response(text=result.model_dump_json())
         settings = ctx.settings
         if NEW_TOKEN in request:
             response.set_cookie(
@@ -162,6 +203,8 @@ async def _open(app: web.Application, core: CoreSettings, settings: DashboardSet
         http,
         await asyncio.to_thread(dummy_hash, settings.password_iterations),
         settings.proxies(),
+        VersionedCache(settings.cache_entries),
+        VersionedCache(settings.block_cache_days),
     )
 
 

@@ -16,7 +16,13 @@ from pydantic import BaseModel
 from services import SERVICES
 from services.dashboard_api import models as m
 from services.dashboard_api import queries
-from services.dashboard_api.context import CLEAR_COOKIE, NEW_TOKEN, TOKEN, AppContext
+from services.dashboard_api.context import (
+    CLEAR_COOKIE,
+    DATA_VERSION,
+    NEW_TOKEN,
+    TOKEN,
+    AppContext,
+)
 from services.dashboard_api.errors import (
     BadRequest,
     Forbidden,
@@ -26,11 +32,19 @@ from services.dashboard_api.errors import (
     UpstreamError,
 )
 from services.dashboard_api.passwords import usable, verify_django_hash
+from services.dashboard_api.rollup_metrics import (
+    DayBlock,
+    series_json,
+    summarize,
+    summary_plan,
+    with_points,
+)
 from services.dashboard_api.sessions import Session
 from services.dashboard_api.throttle import client_address
 from shared.errors import describe
 from shared.heartbeat import read_service_status
 from shared.logging import get_logger
+from shared.rollups import Grain
 
 log = get_logger("forklift.dashboard_api")
 
@@ -55,8 +69,29 @@ def path_text(request: Any, name: str, pattern: str) -> str:
     return value
 
 
-def check_range(ctx: AppContext, start: datetime, end: datetime) -> tuple[datetime, datetime]:
-    """[start, end) (UTC already); start < end and at most max_span_days long."""
+_GRAIN_TEXT = {
+    "hour": "a whole UTC hour (e.g. 2026-11-20T10:00:00Z)",
+    "day": "a UTC midnight (a date, or e.g. 2026-11-20T00:00:00Z)",
+}
+
+
+def on_grain(moment: datetime, grain: Grain) -> bool:
+    """Whether UTC ``moment`` starts a UTC hour (or day)."""
+    whole_hour = moment.minute == 0 and moment.second == 0 and moment.microsecond == 0
+    return whole_hour and (grain == "hour" or moment.hour == 0)
+
+
+def check_range(
+    ctx: AppContext, start: datetime, end: datetime, grain: Grain
+) -> tuple[datetime, datetime]:
+    """[start, end) (UTC already: offsets are converted, never dropped): both bounds on
+    ``grain`` (400 naming the bound otherwise: nothing is rounded), start < end, at most
+    max_span_days long."""
+    for name, moment in (("start", start), ("end", end)):
+        if not on_grain(moment, grain):
+            raise BadRequest(
+                f"{name} must be {_GRAIN_TEXT[grain]}: {moment.isoformat()} is not", name
+            )
     if start >= end:
         raise BadRequest("start must be before end", "start")
     if end - start > timedelta(days=ctx.settings.max_span_days):
@@ -150,11 +185,11 @@ async def _client_for(ctx: AppContext, session: Session, client_id: int | None) 
 async def campaigns(
     request: Any, session: Session, ctx: AppContext, query: m.CampaignsQuery, **_: Any
 ) -> BaseModel:
-    start, end = check_range(ctx, query.start, query.end)
+    start, end = check_range(ctx, query.start, query.end, "hour")
     client_id = await _client_for(ctx, session, query.client_id)
     rows = await queries.fetch_root_campaigns(ctx.warehouse, client_id)
     roots = [r["campaign_id"] for r in rows]
-    metrics = await queries.fetch_metrics(ctx.warehouse, roots, start, end, "root")
+    metrics = await _summaries(request, ctx, roots, start, end)
     return m.CampaignList(
         client_id=client_id,
         start=start,
@@ -170,24 +205,72 @@ async def campaigns(
     )
 
 
+async def _blocks(
+    request: Any, ctx: AppContext, roots: list[int], start: datetime, end: datetime
+) -> dict[int, list[DayBlock]]:
+    """The roots' rollup blocks over [start, end), of the data version the request reads."""
+    version = request.get(DATA_VERSION)
+    if version is None:
+        version, _ = await queries.fetch_data_version(ctx.warehouse)
+    return await queries.fetch_blocks(ctx.warehouse, ctx.blocks, version, roots, start, end)
+
+
+async def _summaries(
+    request: Any, ctx: AppContext, roots: list[int], start: datetime, end: datetime
+) -> dict[int, dict[str, int]]:
+    """Each root's 8 metrics over the whole hours [start, end), exact."""
+    plan = summary_plan(start, end)
+    blocks = await _blocks(request, ctx, roots, start, end)
+    return {root: summarize(blocks[root], plan) for root in roots}
+
+
+async def _root_campaign(ctx: AppContext, session: Session, campaign_id: int) -> Any:
+    """The campaign's row if it is a root campaign the session may read; a child campaign
+    is 404 with a message naming its root (whose figures include the child's)."""
+    row = await queries.fetch_campaign(ctx.warehouse, campaign_id)
+    if row is None or not (session.is_superuser or row["client_id"] in session.client_ids):
+        raise NotFound("no such campaign", "campaign_id")
+    root = row["root_campaign_id"]
+    if root is None:
+        raise NotFound(f"campaign {campaign_id} has no campaign properties: no root", "campaign_id")
+    if root != campaign_id:
+        raise NotFound(
+            f"campaign {campaign_id} is not a root campaign: its figures are part of root"
+            f" campaign {root}, ask /api/campaigns/{root}",
+            "campaign_id",
+        )
+    return row
+
+
+async def campaign(
+    request: Any, session: Session, ctx: AppContext, query: m.RangeQuery, **_: Any
+) -> BaseModel:
+    start, end = check_range(ctx, query.start, query.end, "hour")
+    campaign_id = path_int(request, "campaign_id")
+    row = await _root_campaign(ctx, session, campaign_id)
+    metrics = await _summaries(request, ctx, [campaign_id], start, end)
+    return m.Campaign(
+        campaign_id=campaign_id,
+        name=row["name"],
+        client_id=row["client_id"],
+        start=start,
+        end=end,
+        metrics=m.Metrics(**metrics[campaign_id]),
+    )
+
+
 async def series(
     request: Any, session: Session, ctx: AppContext, query: m.SeriesQuery, **_: Any
-) -> BaseModel:
-    start, end = check_range(ctx, query.start, query.end)
+) -> m.RawJson:
+    start, end = check_range(ctx, query.start, query.end, query.granularity)
     campaign_id = path_int(request, "campaign_id")
-    client_id = await queries.fetch_campaign_client(ctx.warehouse, campaign_id)
-    if client_id is None or not (session.is_superuser or client_id in session.client_ids):
-        raise NotFound("no such campaign", "campaign_id")
-    metrics = await queries.fetch_metrics(
-        ctx.warehouse, [campaign_id], start, end, query.granularity
+    await _root_campaign(ctx, session, campaign_id)
+    [blocks] = (await _blocks(request, ctx, [campaign_id], start, end)).values()
+    points = series_json(blocks, start, end, query.granularity)
+    empty = m.Series(
+        campaign_id=campaign_id, granularity=query.granularity, start=start, end=end, points=[]
     )
-    points = [
-        m.SeriesPoint(start=key, metrics=m.Metrics(**values))
-        for key, values in sorted(metrics.items())
-    ]
-    return m.Series(
-        campaign_id=campaign_id, granularity=query.granularity, start=start, end=end, points=points
-    )
+    return m.RawJson(with_points(empty.model_dump_json(), points))
 
 
 async def edgeplorer(request: Any, session: Session, ctx: AppContext, **_: Any) -> BaseModel:
@@ -205,10 +288,12 @@ async def internal_events(
 async def web_daily(
     request: Any, session: Session, ctx: AppContext, query: m.RangeQuery, **_: Any
 ) -> BaseModel:
-    start, end = check_range(ctx, query.start, query.end)
+    start, end = check_range(ctx, query.start, query.end, "day")
     site = path_text(request, "site", m.SITE_PATTERN)
+    if not await queries.site_known(ctx.warehouse, site):
+        raise NotFound(f"no such site: {site} was never imported", "site")
     rows = await queries.fetch_web_daily(ctx.warehouse, site, start, end)
-    return m.WebDaily(site=site, days=[m.WebDay(**dict(r)) for r in rows])
+    return m.WebDaily(site=site, start=start, end=end, days=[m.WebDay(**dict(r)) for r in rows])
 
 
 async def ops_status(request: Any, session: Session, ctx: AppContext, **_: Any) -> BaseModel:

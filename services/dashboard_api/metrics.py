@@ -1,4 +1,7 @@
-"""SQL for the dashboard metrics (SPEC §8), rendered from shared.facts.DASHBOARD_METRICS.
+"""SQL for the dashboard metrics (SPEC §8) straight from the fact tables, rendered from
+shared.facts.DASHBOARD_METRICS: what the API answered before the rollups, kept as the
+independent reference the demo check and bench/dashboard.py compare the rollup answers
+(``rollup_metrics``) with.
 
 Pure: no I/O. One query per fact table a metric lives in; the caller runs them and merges
 the rows with :func:`merge_rows`.

@@ -8,6 +8,7 @@ times are RFC 3339 date-times or full dates (midnight UTC), text holds no contro
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
@@ -127,6 +128,14 @@ class CampaignSummary(BaseModel):
     metrics: Metrics
 
 
+class Campaign(CampaignSummary):
+    """One root campaign's metrics over [start, end)."""
+
+    client_id: PositiveId
+    start: datetime
+    end: datetime
+
+
 class CampaignList(BaseModel):
     client_id: PositiveId
     start: datetime
@@ -174,15 +183,32 @@ class WebDay(BaseModel):
 
 class WebDaily(BaseModel):
     site: str
+    start: datetime
+    end: datetime
     days: list[WebDay]
 
 
+class Process(BaseModel):
+    """One live process of a service (its heartbeat); times are ISO-8601 UTC."""
+
+    host: str | None
+    pid: int
+    started: datetime
+    last_beat: datetime
+    jobs_ok: int
+    jobs_failed: int
+    counters: dict[str, int]
+    info: dict[str, str]
+
+
 class ServiceState(BaseModel):
+    """A service's status; times are ISO-8601 UTC (heartbeats keep Unix seconds)."""
+
     service: str
     alive: bool
-    processes: list[dict[str, Any]]
-    last_ok: float | None
-    last_failed: float | None
+    processes: list[Process]
+    last_ok: datetime | None
+    last_failed: datetime | None
     last_error: str | None
     lag_s: float | None
     jobs_ok: int
@@ -203,6 +229,17 @@ class Health(BaseModel):
 class Energy(BaseModel):
     cloud_id: str
     user: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RawJson:
+    """An answer already rendered as the JSON of its route's response model (by Postgres,
+    for large answers); the API sends ``text`` as it is."""
+
+    text: str
+
+    def model_dump_json(self) -> str:
+        return self.text
 
 
 # Query parameters (validated from the query string).

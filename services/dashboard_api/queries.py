@@ -4,16 +4,26 @@ reads as empty."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AsyncExitStack
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from services.dashboard_api.cache import VersionedCache
 from services.dashboard_api.metrics import (
     CAMPAIGNS_OF_ROOTS,
     Grouping,
     merge_rows,
     metric_queries,
+)
+from services.dashboard_api.rollup_metrics import (
+    BLOCKS_SQL,
+    DATA_VERSION_SQL,
+    DAY,
+    DayBlock,
+    build_blocks,
+    day_span,
 )
 from shared.source import SourceDatabase, SourceTableMissing
 
@@ -24,6 +34,10 @@ __all__ = [
     "fetch_root_campaigns",
     "fetch_campaign_client",
     "fetch_metrics",
+    "fetch_campaign",
+    "fetch_blocks",
+    "fetch_data_version",
+    "site_known",
     "fetch_edgeplorer",
     "fetch_event_counts",
     "fetch_web_daily",
@@ -108,6 +122,72 @@ async def fetch_campaign_client(warehouse: asyncpg.Pool, campaign_id: int) -> in
     return rows[0]["client_id"] if rows else None
 
 
+async def fetch_campaign(warehouse: asyncpg.Pool, campaign_id: int) -> asyncpg.Record | None:
+    """A live campaign's client_id, name and root_campaign_id (None without properties)."""
+    rows = await _fetch(
+        warehouse,
+        "SELECT c.client_id, c.name, min(cp.root_campaign_id) AS root_campaign_id"
+        " FROM campaigns c LEFT JOIN campaign_properties cp ON cp.campaign_id = c.campaign_id"
+        " WHERE c.campaign_id = $1 AND c.delete_dt IS NULL GROUP BY 1, 2",
+        campaign_id,
+    )
+    return rows[0] if rows else None
+
+
+async def fetch_blocks(
+    warehouse: asyncpg.Pool,
+    cache: VersionedCache,
+    version: int,
+    roots: Sequence[int],
+    start: datetime,
+    end: datetime,
+) -> dict[int, list[DayBlock]]:
+    """Per root, the rollup blocks of the UTC days [start, end) touches, in day order:
+    from ``cache`` (data ``version``), the missing ones read in one query over their span,
+    under the missing roots' locks (ascending), so concurrent requests read them once."""
+    days = day_span(start, end)
+
+    def lookup() -> dict[tuple[int, datetime], DayBlock | None]:
+        return {(root, day): cache.get(version, (root, day)) for root in roots for day in days}
+
+    found = lookup()
+    if all(block is not None for block in found.values()):
+        return {root: [found[root, day] for day in days] for root in roots}  # type: ignore[misc]
+    async with AsyncExitStack() as held:
+        if cache.max_entries > 0:  # (without a cache, waiting would gain nothing)
+            for root in sorted({root for (root, _), block in found.items() if block is None}):
+                await held.enter_async_context(cache.lock(root))
+            found = lookup()  # what a request holding the locks before us read
+        missing = [key for key, block in found.items() if block is None]
+        if missing:
+            first, last = min(d for _, d in missing), max(d for _, d in missing) + DAY
+            wanted = sorted({root for root, _ in missing})
+            rows = await _fetch(warehouse, BLOCKS_SQL, wanted, first, last)
+            span = [day for day in days if first <= day < last]
+            for key, block in build_blocks(rows, wanted, span).items():
+                cache.put(version, key, block)
+                if found.get(key, block) is None:
+                    found[key] = block
+    return {root: [found[root, day] for day in days] for root in roots}  # type: ignore[misc]
+
+
+async def fetch_data_version(warehouse: asyncpg.Pool) -> tuple[int, datetime | None]:
+    """(data version, when the aggregator last bumped it); (0, None) before any load."""
+    rows = await _fetch(warehouse, DATA_VERSION_SQL)
+    return (rows[0]["version"], rows[0]["updated"]) if rows else (0, None)
+
+
+async def site_known(warehouse: asyncpg.Pool, site: str) -> bool:
+    """Whether the piwik importer ever imported (or tried to import) ``site``."""
+    for sql in (
+        "SELECT 1 FROM piwik_ledger WHERE site = $1 LIMIT 1",
+        "SELECT 1 FROM web_hits WHERE site = $1 LIMIT 1",
+    ):
+        if await _fetch(warehouse, sql, site):
+            return True
+    return False
+
+
 async def campaigns_of_roots(warehouse: asyncpg.Pool, roots: Sequence[int]) -> list[int]:
     """Every campaign id whose root is one of ``roots``."""
     rows = await _fetch(warehouse, CAMPAIGNS_OF_ROOTS, list(roots))
@@ -121,7 +201,8 @@ async def fetch_metrics(
     end: datetime,
     grouping: Grouping,
 ) -> dict[Any, dict[str, int]]:
-    """The 8 dashboard metrics of ``roots`` over [start, end), keyed by root or time bucket."""
+    """The 8 dashboard metrics of ``roots`` over [start, end) straight from the fact tables
+    (the reference the rollups are checked against), keyed by root or time bucket."""
     queries = metric_queries(grouping)
     campaigns = await campaigns_of_roots(warehouse, roots)
     results = [(q, await _fetch(warehouse, q.sql, campaigns, start, end)) for q in queries]

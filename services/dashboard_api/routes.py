@@ -35,9 +35,16 @@ class RouteSpec:
     path_params: tuple[tuple[str, dict[str, Any]], ...] = ()  # (name, JSON Schema)
     # answers besides 200, 400 (any input), 401/403 (access), 413/415 (body), 431 (all)
     errors: tuple[tuple[int, str], ...] = ()
+    # answered from the response cache keyed by the data version, with ETag/Last-Modified
+    # and 304 on If-None-Match (see api.py)
+    cached: bool = False
 
 
 ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": m.INT64_MAX}
+CAMPAIGN_404 = (
+    "No such campaign (or another client's), or not a root campaign: the message names"
+    " the root to ask"
+)
 
 
 ROUTES = (
@@ -67,21 +74,35 @@ ROUTES = (
         "/api/campaigns",
         "campaigns",
         "user",
-        "Root campaigns of a client with the 8 dashboard metrics over [start, end)",
+        "Root campaigns of a client with the 8 dashboard metrics over whole UTC hours [start, end)",
         m.CampaignList,
         query=m.CampaignsQuery,
         errors=((404, "Not one of the user's clients"),),
+        cached=True,
+    ),
+    RouteSpec(
+        "GET",
+        "/api/campaigns/{campaign_id}",
+        "campaign",
+        "user",
+        "The 8 dashboard metrics of one root campaign over whole UTC hours [start, end)",
+        m.Campaign,
+        query=m.RangeQuery,
+        path_params=(("campaign_id", ID_SCHEMA),),
+        errors=((404, CAMPAIGN_404),),
+        cached=True,
     ),
     RouteSpec(
         "GET",
         "/api/campaigns/{campaign_id}/series",
         "series",
         "user",
-        "Hourly or daily metrics of a root campaign over [start, end)",
+        "Hourly or daily metrics of a root campaign over [start, end) on UTC hours or days",
         m.Series,
         query=m.SeriesQuery,
         path_params=(("campaign_id", ID_SCHEMA),),
-        errors=((404, "No such campaign (or another client's)"),),
+        errors=((404, CAMPAIGN_404),),
+        cached=True,
     ),
     RouteSpec(
         "GET",
@@ -106,10 +127,11 @@ ROUTES = (
         "/api/web/{site}/daily",
         "web_daily",
         "superuser",
-        "Hits and distinct visitors per day of a web site",
+        "Hits and distinct visitors per UTC day [start, end) of a web site",
         m.WebDaily,
         query=m.RangeQuery,
         path_params=(("site", {"type": "string", "pattern": f"^{m.SITE_PATTERN}$"}),),
+        errors=((404, "No such site (never imported)"),),
     ),
     RouteSpec(
         "GET",
@@ -173,22 +195,31 @@ def _errors(spec: RouteSpec) -> dict[str, Any]:
     return error_responses(errors)
 
 
+_CACHE_HEADERS = {
+    "ETag": {"schema": {"type": "string"}, "description": "Data version and request"},
+    "Last-Modified": {"schema": {"type": "string"}, "description": "When the data changed"},
+}
+
+
 def _operation(spec: RouteSpec) -> dict[str, Any]:
+    ok: dict[str, Any] = {
+        "description": "OK",
+        "content": {
+            "application/json": {"schema": {"$ref": REF.format(model=spec.response.__name__)}}
+        },
+    }
+    responses: dict[str, Any] = {"200": ok}
+    if spec.cached:
+        ok["headers"] = _CACHE_HEADERS
+        responses["304"] = {
+            "description": "Not modified: If-None-Match holds the current ETag",
+            "headers": _CACHE_HEADERS,
+        }
     op: dict[str, Any] = {
         "operationId": spec.handler,
         "summary": spec.summary,
         "parameters": _parameters(spec),
-        "responses": {
-            "200": {
-                "description": "OK",
-                "content": {
-                    "application/json": {
-                        "schema": {"$ref": REF.format(model=spec.response.__name__)}
-                    }
-                },
-            },
-            **_errors(spec),
-        },
+        "responses": {**responses, **_errors(spec)},
     }
     if spec.body is not None:
         op["requestBody"] = {

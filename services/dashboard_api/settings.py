@@ -41,6 +41,14 @@ class DashboardSettings(BaseSettings):
         description="pbkdf2 iterations of the source's Django (unknown users cost the same)",
     )
     max_span_days: int = Field(400, ge=1, description="Longest [start, end) a query may span")
+    cache_entries: int = Field(
+        4096, ge=0, description="Metric answers kept per process, by data version (0: none)"
+    )
+    block_cache_days: int = Field(
+        20_000,
+        ge=0,
+        description="Decoded rollups of (root campaign, UTC day) kept per process (0: none)",
+    )
     max_iterations: int = Field(5_000_000, ge=1, description="Refuse pbkdf2 hashes above this")
     rainforest_url: str | None = Field(None, description="Base URL of the rainforest API")
     rainforest_token: SecretStr | None = None

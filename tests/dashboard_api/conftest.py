@@ -9,6 +9,7 @@ import asyncpg
 import pytest_asyncio
 from aiohttp.test_utils import TestClient
 
+from services.aggregator.rollups import rebuild_rollups
 from services.dashboard_api.api import create_app
 from services.dashboard_api.passwords import make_django_hash
 from services.dashboard_api.settings import DashboardSettings
@@ -52,7 +53,9 @@ async def seed_auth(source: asyncpg.Pool) -> None:
 
 
 async def seed_warehouse(warehouse: asyncpg.Pool) -> None:
-    """Clients, campaigns and fact rows over 3 hours of day T0 plus one row the day after."""
+    """Clients, campaigns and fact rows over 3 hours of day T0 plus one row the day after,
+    their rollups (rebuilt from the facts, as ``forklift aggregate rollups --rebuild``), and
+    one imported web hit of www.example.org."""
     await warehouse.execute(
         "INSERT INTO clients (client_id, name) VALUES (1, 'acme'), (2, 'globex')"
     )
@@ -105,6 +108,12 @@ async def seed_warehouse(warehouse: asyncpg.Pool) -> None:
             hour,
             9000 + i % 6,
         )
+    await rebuild_rollups(warehouse)
+    await warehouse.execute(
+        "INSERT INTO web_hits (site, hit_time, visitor_key, s3_key, line_no)"
+        " VALUES ('www.example.org', $1, 'v1', 'k', 1)",
+        T0 + timedelta(hours=3),
+    )
 
 
 @pytest_asyncio.fixture

@@ -1,14 +1,16 @@
 """schemathesis hooks for the dashboard API: the range rules no JSON Schema can state.
 
-A query's ``start`` must come before its ``end`` and the two may lie at most MAX_SPAN_DAYS
-apart (400 otherwise, which negative and coverage cases still probe). A *positive* case is
-one the schema says is valid, so the fuzzer expects it to be accepted: this hook moves its
-``end`` to one day after ``start`` when the generated pair breaks those rules.
+A query's ``start`` must come before its ``end``, the two may lie at most MAX_SPAN_DAYS
+apart, and both must lie on the route's grain: a whole UTC hour, or a UTC midnight for daily
+data (400 otherwise, which negative and coverage cases still probe). A *positive* case is
+one the schema says is valid, so the fuzzer expects it to be accepted: this hook moves both
+to their UTC midnight (on every grain), and ``end`` to one day after ``start`` when the
+pair still breaks the rules.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import schemathesis
 
@@ -24,14 +26,19 @@ def map_case(context: schemathesis.HookContext, case: schemathesis.Case) -> sche
     if not {"start", "end"} <= set(query):
         return case
     try:
-        start, end = parse_instant(query["start"]), parse_instant(query["end"])
+        start, end = _midnight(query["start"]), _midnight(query["end"])
     except ValueError:
         return case
-    if start < end <= start + timedelta(days=400):
-        return case
     day = timedelta(days=1)
-    if start + day <= end.max.replace(tzinfo=end.tzinfo) - day:
-        query["end"] = (start + day).isoformat()
-    else:  # start is at the end of time: a day before it
-        query["start"], query["end"] = (start - day).isoformat(), start.isoformat()
+    if not start < end <= start + timedelta(days=400):
+        if start + day <= end.max.replace(tzinfo=end.tzinfo) - day:
+            end = start + day
+        else:  # start is at the end of time: a day before it
+            start, end = start - day, start
+    query["start"], query["end"] = start.isoformat(), end.isoformat()
     return case
+
+
+def _midnight(value: object) -> datetime:
+    """The UTC midnight starting the day of the instant ``value`` names."""
+    return parse_instant(value).replace(hour=0, minute=0, second=0, microsecond=0)

@@ -163,13 +163,20 @@ async def test_bad_ids(client: TestClient) -> None:
 
 
 async def test_missing_tables_read_empty(client: TestClient, warehouse: asyncpg.Pool) -> None:
-    for table in ("users", "edges", "web_hits", "visit_facts_hourly"):
+    for table in (
+        "users",
+        "edges",
+        "web_hits",
+        "dashboard_rollup_hourly",
+        "dashboard_rollup_daily",
+        "dashboard_data_version",
+    ):
         await warehouse.execute(f"DROP TABLE IF EXISTS {table}")
     headers = await login(client, "admin")
     body = await (await client.get("/api/edgeplorer/7000", headers=headers)).json()
     assert body == {"fbid": 7000, "user": None, "events": [], "edges": []}
     resp = await client.get("/api/web/www.example.org/daily", params=RANGE, headers=headers)
-    assert (await resp.json())["days"] == []
+    assert resp.status == 404 and (await resp.json())["error"]["field"] == "site"
     resp = await client.get("/api/campaigns", params={**RANGE, "client_id": "1"}, headers=headers)
     assert [c["metrics"]["visits"] for c in (await resp.json())["campaigns"]] == [0, 0]
 

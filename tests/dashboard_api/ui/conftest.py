@@ -29,6 +29,7 @@ from cryptography.fernet import Fernet
 from playwright.async_api import Browser, Page, async_playwright
 from redis.asyncio import Redis
 
+from services.aggregator.rollups import rebuild_rollups
 from services.dashboard_api.api import create_app
 from services.rainforest.ownership import shard_of
 from services.rainforest.settings import RainforestSettings
@@ -92,8 +93,8 @@ class UiServer:
 
 
 async def seed_ui_warehouse(warehouse: asyncpg.Pool) -> None:
-    """Clients, campaigns and facts around NOW (numbers large enough for separators), a
-    users row with events and edges for edgeplorer, and web hits."""
+    """Clients, campaigns and facts around NOW (numbers large enough for separators) and
+    their rollups, a users row with events and edges for edgeplorer, and web hits."""
     await warehouse.executemany(
         "INSERT INTO clients (client_id, name) VALUES ($1, $2)", list(CLIENTS.items())
     )
@@ -149,6 +150,7 @@ async def seed_ui_warehouse(warehouse: asyncpg.Pool) -> None:
                 cid * 10_000_000 + n * 500,
                 size * 2,
             )
+    await rebuild_rollups(warehouse)
     await warehouse.execute(
         "INSERT INTO users (fbid, fname, lname, city, updated) VALUES ($1, 'Ada', 'Lovelace', "
         "'London', $2)",

@@ -19,6 +19,8 @@ from tests.dashboard_api.ui.conftest import (
 METRICS = ["visits", "clicks", "auths", "uniq_auths", "shown", "shares", "audience", "clickbacks"]
 # the last 7 days at NOW (2031-05-14 11:20 in New York): local midnights May 8 to May 15
 WEEK = {"start": "2031-05-08T04:00:00Z", "end": "2031-05-15T04:00:00Z"}
+# the UTC days covering WEEK: what the page asks daily data for
+WEEK_DAYS = {"start": "2031-05-08T00:00:00Z", "end": "2031-05-16T00:00:00Z"}
 ACME_ROOTS = {10, 12, 13, 14}
 
 
@@ -107,7 +109,7 @@ async def test_campaign_chart_has_a_marker_per_point(page: Page, ui_server: UiSe
 
     await page.get_by_role("button", name="Daily").click()
     await expect(page.get_by_role("heading", name="Daily (UTC days) chart")).to_be_visible()
-    daily = await ui_server.api("acme", "/api/campaigns/10/series", **WEEK, granularity="day")
+    daily = await ui_server.api("acme", "/api/campaigns/10/series", **WEEK_DAYS, granularity="day")
     assert view_params(page)["granularity"] == "day"
     assert await page.locator('svg.chart g[data-metric="visits"] circle.point').count() == len(
         daily["points"]
@@ -168,8 +170,8 @@ async def test_a_shared_address_opens_exactly_that_view(page: Page, ui_server: U
     daily = await ui_server.api(
         "acme",
         "/api/campaigns/12/series",
-        start="2031-05-01T04:00:00Z",
-        end="2031-05-15T04:00:00Z",
+        start="2031-05-01T00:00:00Z",
+        end="2031-05-16T00:00:00Z",
         granularity="day",
     )
     assert len(daily["points"]) == 2

@@ -1,6 +1,6 @@
 // One campaign: its hourly or daily chart of the 8 metrics (GET /api/campaigns/{id}/series),
-// the points as a table and a CSV, and the campaign's totals for the range (from
-// GET /api/campaigns of its client, which also gives its name).
+// the points as a table and a CSV, and the campaign's name and totals for the range (from
+// GET /api/campaigns/{id}).
 
 import { api } from "../api.js";
 import { MAX_MARKERS, lineChart } from "../chart.js";
@@ -8,7 +8,7 @@ import { download, stamp, toCsv } from "../csv.js";
 import { fill, h, notice, scroller } from "../dom.js";
 import { fmtInt, fmtLocal, fmtUtc, fmtUtcDay, isoUtc } from "../format.js";
 import {
-  METRICS, errorNotice, heading, loading, rangeForm, rangeFrom, rangeParams, shareBox,
+  METRICS, apiRange, errorNotice, heading, loading, rangeForm, rangeFrom, rangeParams, shareBox,
 } from "./common.js";
 import { buckets, seriesLines, timeTicks } from "./series.js";
 
@@ -91,13 +91,11 @@ export async function render(ctx) {
     h("div", { class: "toolbar" }, rangeForm(range, (r) => ctx.go(current(rangeParams(r)))), grain),
     summarySlot, chartSlot, tableSlot, actions);
 
-  const seriesQuery = { ...rangeParams(range), granularity };
+  const seriesQuery = { ...apiRange(range, granularity), granularity };
   fill(chartSlot, loading("the chart"));
-  if (clientId) fill(summarySlot, loading("the campaign's totals"));
+  fill(summarySlot, loading("the campaign's totals"));
   // the name and totals are extras: their failure never hides the chart
-  const summaryPromise = clientId
-    ? api("/api/campaigns", { params: { client_id: clientId, ...rangeParams(range) } }).catch((error) => ({ error }))
-    : Promise.resolve(null);
+  const summaryPromise = api(`/api/campaigns/${campaignId}`, { params: apiRange(range) }).catch((error) => ({ error }));
   let series;
   try {
     series = await api(`/api/campaigns/${campaignId}/series`, { params: seriesQuery });
@@ -105,8 +103,10 @@ export async function render(ctx) {
     fill(summarySlot);
     if (error.status === 404) {
       title.querySelector("h1").textContent = "Campaign not found";
-      fill(chartSlot, notice("error", `Campaign ${campaignId} not found.`,
-        "It does not exist, or it belongs to another client. Go back to your campaigns and pick one from the list."));
+      const root = /root campaign (\d+)/.exec(error.message || "");
+      fill(chartSlot, notice("error", `Campaign ${campaignId} not found.`, root
+        ? `It is not a root campaign: its figures are part of campaign ${root[1]}'s.`
+        : "It does not exist, or it belongs to another client. Go back to your campaigns and pick one from the list."));
     } else {
       fill(chartSlot, errorNotice(error, () => ctx.rerender(), "Could not load the campaign's series."));
     }
@@ -117,13 +117,8 @@ export async function render(ctx) {
       fill(summarySlot, notice("info", "The campaign's name and totals could not be loaded.", "The chart below is complete; retry later for the totals."));
       return;
     }
-    const summary = body && body.campaigns.find((c) => String(c.campaign_id) === campaignId);
-    if (summary) {
-      title.querySelector("h1").textContent = `${summary.name || "Campaign"} #${campaignId}`;
-      fill(summarySlot, h("h2", {}, "Totals for the range"), totals(summary));
-    } else {
-      fill(summarySlot);
-    }
+    title.querySelector("h1").textContent = `${body.name || "Campaign"} #${campaignId}`;
+    fill(summarySlot, h("h2", {}, "Totals for the range"), totals(body));
   });
 
   const grid = buckets(new Date(series.start), new Date(series.end), granularity);

@@ -7,7 +7,7 @@ import { download, stamp, toCsv } from "../csv.js";
 import { fmtInt } from "../format.js";
 import { clientLabel, clientPicker, pickableClients } from "./clients.js";
 import {
-  METRICS, errorNotice, heading, loading, rangeForm, rangeFrom, rangeParams, shareBox,
+  METRICS, apiRange, errorNotice, heading, loading, rangeForm, rangeFrom, rangeParams, shareBox,
 } from "./common.js";
 
 const SORT_KEYS = ["name", "campaign_id", ...METRICS.map((m) => m.key)];
@@ -118,7 +118,7 @@ export async function render(ctx) {
   fill(content, loading("campaigns"));
   let body;
   try {
-    body = await api("/api/campaigns", { params: { client_id: clientId, ...rangeParams(range) } });
+    body = await api("/api/campaigns", { params: { client_id: clientId, ...apiRange(range) } });
   } catch (error) {
     fill(content, errorNotice(error, () => ctx.rerender(),
       error.status === 404 ? `Client ${clientId} not found.` : "Could not load the campaigns."));

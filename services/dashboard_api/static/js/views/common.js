@@ -4,7 +4,7 @@
 import { advice } from "../api.js";
 import { h, notice } from "../dom.js";
 import {
-  TIME_ZONE, fmtBoth, fmtLocal, fmtUtc, isoUtc, lastDays, localDateValue, localMidnight, toDate,
+  DAY_MS, HOUR_MS, TIME_ZONE, fmtBoth, fmtLocal, fmtUtc, isoUtc, lastDays, localDateValue, localMidnight, toDate,
 } from "../format.js";
 
 export const METRICS = [
@@ -33,6 +33,16 @@ export function rangeFrom(params) {
 
 export function rangeParams(range) {
   return { start: isoUtc(range.start), end: isoUtc(range.end) };
+}
+
+/** The range to ask the API for: the whole UTC hours (or days) covering the view's range.
+ * The API takes only bounds on its grain, and a local midnight is not on a UTC day (nor,
+ * in a zone like +05:30, on a UTC hour); its answer carries the range it covers. */
+export function apiRange(range, grain = "hour") {
+  const step = grain === "day" ? DAY_MS : HOUR_MS;
+  const start = new Date(Math.floor(range.start.getTime() / step) * step);
+  const end = new Date(Math.ceil(range.end.getTime() / step) * step);
+  return { start: isoUtc(start), end: isoUtc(end) };
 }
 
 /** "Nov 14, 2026, 12:00 AM EST to Nov 21, ... (end excluded) · 2026-11-14 05:00 UTC to ...". */

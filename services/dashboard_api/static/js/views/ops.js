@@ -3,7 +3,7 @@
 
 import { api } from "../api.js";
 import { fill, h, notice, scroller } from "../dom.js";
-import { fmtBoth, fmtDuration, fmtInt } from "../format.js";
+import { fmtBoth, fmtDuration, fmtInt, toDate } from "../format.js";
 import { errorNotice, heading, loading, timeCell } from "./common.js";
 
 export const REFRESH_MS = 5000;
@@ -12,7 +12,9 @@ function state(service) {
   if (!service.alive) return ["down", "down: no live heartbeat"];
   const n = service.processes.length;
   const up = `up (${n} process${n === 1 ? "" : "es"})`;
-  if (service.last_failed && (!service.last_ok || service.last_failed > service.last_ok)) return ["failing", `${up}, last job failed`];
+  // ISO times parse to milliseconds: a failure in the same millisecond as a success counts
+  const ok = toDate(service.last_ok), failed = toDate(service.last_failed);
+  if (failed && (!ok || failed >= ok)) return ["failing", `${up}, last job failed`];
   return ["up", up];
 }
 

@@ -6,7 +6,7 @@ import { lineChart } from "../chart.js";
 import { download, stamp, toCsv } from "../csv.js";
 import { fill, h, notice, scroller } from "../dom.js";
 import { fmtInt, fmtUtcDay } from "../format.js";
-import { errorNotice, heading, loading, rangeForm, rangeFrom, rangeParams, shareBox } from "./common.js";
+import { apiRange, errorNotice, heading, loading, rangeForm, rangeFrom, rangeParams, shareBox } from "./common.js";
 import { buckets, timeTicks } from "./series.js";
 import { searchForm } from "./rows.js";
 
@@ -34,9 +34,11 @@ export async function render(ctx) {
   fill(content, loading(`hits of ${site}`));
   let body;
   try {
-    body = await api(`/api/web/${encodeURIComponent(site)}/daily`, { params: rangeParams(range) });
+    body = await api(`/api/web/${encodeURIComponent(site)}/daily`, { params: apiRange(range, "day") });
   } catch (error) {
-    fill(content, errorNotice(error, () => ctx.rerender(), `Could not load the hits of ${site}.`));
+    fill(content, error.status === 404
+      ? notice("empty", `No site ${site} was ever imported.`, "Check the site's name (as in the piwik sites file).")
+      : errorNotice(error, () => ctx.rerender(), `Could not load the hits of ${site}.`));
     return;
   }
   if (body.days.length === 0) {
@@ -44,7 +46,7 @@ export async function render(ctx) {
       "Check the site's name (as in the piwik sites file) and pick a wider range; the piwik worker imports each day after it ends."), shareBox());
     return;
   }
-  const grid = buckets(range.start, range.end, "day");
+  const grid = buckets(new Date(body.start), new Date(body.end), "day");
   const lines = SERIES.map((serie, i) => {
     const values = new Array(grid.times.length).fill(0);
     const marked = [];

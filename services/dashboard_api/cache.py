@@ -1,0 +1,80 @@
+"""The caches of the metric routes and their HTTP validators (no I/O).
+
+The warehouse data changes only when the aggregator loads hours (and then bumps the data
+version, ``shared.rollups``), so everything read from it is kept by data version
+(:class:`VersionedCache`), and a new version makes every older entry unreachable (they age
+out of the LRU). Two such caches per API process: the answers (keyed by method, path and
+query, and the session's scope: superuser or its client ids, since an answer depends on
+who asks) and the decoded rollups of (root campaign, UTC day) (``rollup_metrics.DayBlock``).
+The ETag is the version and a digest of the answer's key; ``Last-Modified`` is when the
+version was bumped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import OrderedDict
+from collections.abc import Hashable
+from datetime import datetime
+from email.utils import format_datetime
+from typing import Any
+
+__all__ = ["VersionedCache", "cache_key", "etag", "etag_matches", "http_date"]
+
+
+def cache_key(method: str, path_qs: str, superuser: bool, client_ids: tuple[int, ...]) -> str:
+    """What, besides the data, an answer depends on."""
+    scope = "superuser" if superuser else ",".join(map(str, client_ids))
+    return f"{method} {path_qs} {scope}"
+
+
+def etag(version: int, key: str) -> str:
+    """A strong ETag: the data version and the digest of the request's key."""
+    digest = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+    return f'"v{version}-{digest}"'
+
+
+def etag_matches(if_none_match: str, tag: str) -> bool:
+    """Whether an ``If-None-Match`` header names ``tag`` (weak comparison, or ``*``)."""
+    for candidate in if_none_match.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == tag:
+            return True
+    return False
+
+
+def http_date(moment: datetime) -> str:
+    """``moment`` as an HTTP date (``Tue, 01 Dec 2026 10:00:00 GMT``)."""
+    return format_datetime(moment.replace(microsecond=0), usegmt=True)
+
+
+class VersionedCache:
+    """A bounded LRU of values keyed by (data version, key), and a lock per filler key so
+    concurrent misses of the same thing are read once (the others wait, then find it)."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[tuple[int, Hashable], Any] = OrderedDict()
+        self._locks: dict[Hashable, asyncio.Lock] = {}
+
+    def lock(self, key: Hashable) -> asyncio.Lock:
+        """The lock of whoever fills the entries of ``key`` (e.g. one root campaign's)."""
+        return self._locks.setdefault(key, asyncio.Lock())
+
+    def get(self, version: int, key: Hashable) -> Any | None:
+        value = self._entries.get((version, key))
+        if value is not None:
+            self._entries.move_to_end((version, key))
+        return value
+
+    def put(self, version: int, key: Hashable, value: Any) -> None:
+        if self.max_entries <= 0:
+            return
+        self._entries[version, key] = value
+        self._entries.move_to_end((version, key))
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -1,0 +1,77 @@
+"""Pure parts of the rollup reads and caches: summary plans, series slicing, bitmap unions,
+the versioned LRU and ETag matching."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from services.dashboard_api.cache import VersionedCache, cache_key, etag, etag_matches
+from services.dashboard_api.rollup_metrics import (
+    DAY,
+    METRIC_NAMES,
+    build_blocks,
+    day_span,
+    series_json,
+    summarize,
+    summary_plan,
+)
+from shared.rollups import DISTINCT_METRICS, encode_ids
+from tests.clock import days_ago, iso_z
+
+HOUR = timedelta(hours=1)
+D0 = days_ago(10)
+
+
+def _row(kind: str, at, value: int, ids: list[int]) -> tuple:
+    metrics = [value] * len(METRIC_NAMES)
+    return (kind, 7, at, *metrics, *(encode_ids(ids) for _ in DISTINCT_METRICS))
+
+
+def test_summary_plan_takes_whole_days_inside_and_hours_around() -> None:
+    plan = summary_plan(D0 + 5 * HOUR, D0 + 2 * DAY + 3 * HOUR)
+    assert (plan.days_start, plan.days_end) == (D0 + DAY, D0 + 2 * DAY)
+    plan = summary_plan(D0 + HOUR, D0 + 20 * HOUR)  # no whole day inside
+    assert plan.days_start == plan.days_end == D0 + 20 * HOUR
+    plan = summary_plan(D0, D0 + DAY)
+    assert (plan.days_start, plan.days_end) == (D0, D0 + DAY)
+    assert day_span(D0 + HOUR, D0 + DAY + HOUR) == [D0, D0 + DAY]
+
+
+def test_blocks_give_exact_distinct_counts_and_sliced_series() -> None:
+    rows = [
+        _row("h", D0 + 22 * HOUR, 1, [1, 2]),
+        _row("h", D0 + 23 * HOUR, 2, [2, 3]),
+        _row("d", D0, 3, [1, 2, 3]),
+        _row("h", D0 + DAY, 4, [3, 4]),
+        _row("d", D0 + DAY, 4, [3, 4]),
+    ]
+    days = day_span(D0, D0 + 2 * DAY)
+    blocks = build_blocks(reversed(rows), [7, 8], days)
+    assert blocks[8, D0].whole is None and blocks[8, D0].hours == []  # empty, cached too
+    ordered = [blocks[7, d] for d in days]
+    # hours 22:00 to 01:00 the next day: sums add, ids are unioned (2 and 3 counted once)
+    metrics = summarize(ordered, summary_plan(D0 + 22 * HOUR, D0 + DAY + HOUR))
+    assert metrics["clicks"] == 1 + 2 + 4 and metrics["visits"] == 4
+    metrics = summarize(ordered, summary_plan(D0, D0 + 2 * DAY))  # the daily rows
+    assert metrics["clicks"] == 3 + 4 and metrics["visits"] == 4
+    points = json.loads(series_json(ordered, D0 + 23 * HOUR, D0 + 2 * DAY, "hour"))
+    assert [p["start"] for p in points] == [iso_z(D0 + 23 * HOUR), iso_z(D0 + DAY)]
+    assert points[0]["metrics"] == dict.fromkeys(METRIC_NAMES, 2)
+    daily = json.loads(series_json(ordered, D0 + DAY, D0 + 2 * DAY, "day"))
+    assert [p["start"] for p in daily] == [iso_z(D0 + DAY)]
+
+
+def test_versioned_cache_and_etags() -> None:
+    cache = VersionedCache(2)
+    cache.put(1, "a", b"1a")
+    cache.put(1, "b", b"1b")
+    assert cache.get(1, "a") == b"1a" and cache.get(2, "a") is None
+    cache.put(2, "a", b"2a")  # evicts the least recently used: (1, "b")
+    assert cache.get(1, "b") is None and len(cache) == 2
+    key = cache_key("GET", "/api/campaigns/1?start=x", False, (1, 2))
+    assert key != cache_key("GET", "/api/campaigns/1?start=x", True, ())
+    tag = etag(5, key)
+    assert tag.startswith('"v5-') and etag(6, key) != tag
+    assert etag_matches(f'"other", W/{tag}', tag) and etag_matches("*", tag)
+    assert not etag_matches('"v5-0"', tag) and not etag_matches("", tag)
