@@ -64,7 +64,7 @@ log = get_logger("forklift.demo")
 # Services stop within this; the demo gives running jobs no grace (arq re-runs a cancelled
 # job at the next start), so Ctrl-C returns in seconds. The stand-ins hold nothing worth a
 # wait (moto's state is in memory, and it lingers on open keep-alive connections).
-SERVICE_STOP_S = 3.5
+SERVICE_STOP_S = 2.5
 SERVICE_SHUTDOWN_GRACE_S = "0"
 STAND_IN_STOP_S = 0.5
 SOURCE_DB = "forklift_source"
