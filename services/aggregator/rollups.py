@@ -102,16 +102,11 @@ async def _table_hours(
             fresh[row[0], row[1]].update(list(row.items())[2:])
     if ids_sql is not None:
         distinct = [m for m in table_metrics(table) if m.fact.kind == "distinct"]
-        bitmaps: dict[Key, list[BitMap64]] = defaultdict(lambda: [BitMap64() for _ in distinct])
-        for row in await conn.fetch(ids_sql, start, end):
-            sets = bitmaps[row[0], row[1]]
-            for i in range(len(distinct)):
-                if row[3 + i]:
-                    sets[i].add(row[2])
-        for key, sets in bitmaps.items():
-            for metric, ids in zip(distinct, sets, strict=True):
-                fresh[key][metric.name] = len(ids)
-                fresh[key][ids_column(metric)] = ids.serialize() if ids else None
+        for row in await conn.fetch(ids_sql, start, end):  # one id array per metric
+            for i, metric in enumerate(distinct):
+                ids = BitMap64(row[2 + i] or ())
+                fresh[row[0], row[1]][metric.name] = len(ids)
+                fresh[row[0], row[1]][ids_column(metric)] = ids.serialize() if ids else None
     return fresh
 
 

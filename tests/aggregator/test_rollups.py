@@ -161,15 +161,15 @@ def _rollup_sql() -> str:
     """Every rollup SELECT of every dashboard fact table, as the golden file holds them."""
     parts = []
     for table in ROLLUP_FACT_TABLES:
-        for sql in (sums_select_sql(table), ids_select_sql(table)):
+        for sql in (sums_select_sql(table), ids_select_sql(table, "redshift")):
             if sql is not None:
                 parts.append(f"-- {table.name}\n{sql};\n")
     return "\n".join(parts)
 
 
 def test_rollup_sql_redshift_golden() -> None:
-    """One text for both dialects: no FILTER, arrays, ON CONFLICT or Postgres casts to
-    types Redshift lacks."""
+    """Redshift's rollup SELECTs: no FILTER, arrays, ON CONFLICT or Postgres casts to types
+    Redshift lacks (Postgres gathers each hour's ids as arrays instead)."""
     golden = (GOLDEN / "rollup_redshift.sql").read_text()
     assert _rollup_sql() == golden
     for word in ("FILTER", "ON CONFLICT", "ANY(", "::integer"):
