@@ -53,6 +53,7 @@ from services.rainforest.settings import RainforestSettings  # noqa: E402
 from services.rainforest.simulator import device_credentials  # noqa: E402
 from services.rainforest.users import UserStore  # noqa: E402
 from shared.settings import CoreSettings  # noqa: E402
+from tests.rainforest.pollers import start_poller, stop_pollers, wait_for_holders  # noqa: E402
 from tests.stack import RedisClaim  # noqa: E402
 
 
@@ -160,24 +161,6 @@ def kept_up(result: dict[str, float]) -> bool:
     return result["p99_s"] < 1.0 and result["done"] >= 0.999
 
 
-def start_poller(env: dict[str, str], log: Path) -> subprocess.Popen:
-    with open(log, "ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "services", "rainforest", "poll"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-
-
-async def wait_for_holders(redis: Redis, shards: int, count: int, timeout_s: float) -> float:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        leases = await read_leases(redis, shards)
-        if len(leases) == shards and len(set(leases.values())) == count:
-            return time.time()
-        await asyncio.sleep(0.1)
-    raise RuntimeError(f"shards not held by {count} pollers within {timeout_s} s")
-
-
 async def sample_holders(redis: Redis, shards: int, samples: list, stop: asyncio.Event) -> None:
     while not stop.is_set():
         samples.append(await read_leases(redis, shards))
@@ -239,17 +222,7 @@ async def run_sharded(
         lateness_p99 = [float(m.get("lateness_p99_ms", "nan")) for m in await read_members(redis)]
         ended = time.time()
     finally:
-        for process in (first, second, restarted):
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        codes = []
-        for process in (second, restarted):
-            if process is not None:
-                try:
-                    codes.append(await asyncio.to_thread(process.wait, 60))
-                except subprocess.TimeoutExpired:
-                    process.kill()  # never leave a poller behind
-                    codes.append(None)
+        codes = (await stop_pollers([first, second, restarted], 60))[1:]  # first: SIGKILLed
         stop.set()
         await sampler
     if codes != [0, 0]:

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 from aiohttp.test_utils import TestServer
@@ -22,6 +21,7 @@ from services.rainforest.simulator import DEVICES_KEY, device_credentials
 from services.rainforest.users import UserStore
 from shared.heartbeat import read_service_status
 from tests import stack
+from tests.rainforest.pollers import start_poller, stop_pollers, wait_for_holders
 
 ROOT = Path(__file__).resolve().parents[2]
 USERS = 100
@@ -44,25 +44,6 @@ def poller_env(redis_url: str, settings: RainforestSettings, tmp_path: Path) -> 
         "FORKLIFT_RAINFOREST_FLUSH_INTERVAL_S": "0.2",
         "FORKLIFT_RAINFOREST_REQUEST_TIMEOUT_S": "1",
     }
-
-
-def start_poller(env: dict[str, str], log: Path) -> subprocess.Popen:
-    with open(log, "ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "services", "rainforest", "poll"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-
-
-async def wait_for_holders(redis: Redis, shards: int, count: int, timeout_s: float = 30) -> float:
-    """Until every shard is held and by ``count`` pollers; returns when (time.time())."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        leases = await read_leases(redis, shards)
-        if len(leases) == shards and len(set(leases.values())) == count:
-            return time.time()
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"shards not held by {count} pollers: {Counter(leases.values())}")
 
 
 def member_of(members: list[dict], process: subprocess.Popen) -> str:
@@ -124,19 +105,8 @@ async def test_killed_pollers_users_are_taken_over_within_the_timeout(
         assert {member_of(await read_members(rf_redis), p) for p in (second, restarted)} <= ops
     finally:
         ended = time.time()
-        for process in (first, second, restarted):
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        # waited for off the loop: the simulator serves their last polls meanwhile
-        codes = []
-        for process in (second, restarted):
-            if process is not None:
-                try:
-                    codes.append(await asyncio.to_thread(process.wait, 30))
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    codes.append(None)
-    assert codes == [0, 0], [log.read_text()[-2000:] for log in logs]
+        codes = await stop_pollers([first, second, restarted], 30)
+    assert codes[1:] == [0, 0], [log.read_text()[-2000:] for log in logs]  # first: SIGKILLed
     assert await read_leases(rf_redis, settings.shards) == {}  # left gracefully
     assert await read_members(rf_redis) == []
 
