@@ -23,6 +23,7 @@ from services.aggregator.hours import HOUR, floor_hour
 from services.aggregator.verify import verify_table
 from services.sync.locks import lock_key
 from services.sync.runner import SyncClients, sync_table
+from services.sync.settings import SyncSettings
 from shared.embedded import free_port, start_redis
 from shared.facts import FACT_TABLES
 from shared.queues import queue_name
@@ -114,6 +115,24 @@ async def _hours_of_visits(source: asyncpg.Pool, where: str) -> list[datetime]:
     return [r["hour"] for r in rows]
 
 
+async def _seeded_synced_aggregated(
+    core: CoreSettings,
+    clients: SyncClients,
+    source: asyncpg.Pool,
+    warehouse: asyncpg.Pool,
+    prefix: str,
+) -> SyncSettings:
+    """Seed the source, sync every table incrementally and aggregate until the outbox is
+    empty and the facts equal a recomputation; returns the sync settings used."""
+    settings = sync_settings(prefix, tables=TABLES, modes=dict.fromkeys(TABLES, "incremental"))
+    await _seed(source)
+    for table in TABLES:
+        await sync_table(clients, settings, table)
+    await _burst(core)
+    assert await _outbox(warehouse) == set() and await _differing(warehouse) == 0
+    return settings
+
+
 async def test_dimension_changes_reaggregate_exactly_their_hours(
     core: CoreSettings,
     clients: SyncClients,
@@ -121,12 +140,7 @@ async def test_dimension_changes_reaggregate_exactly_their_hours(
     warehouse: asyncpg.Pool,
     prefix: str,
 ) -> None:
-    settings = sync_settings(prefix, tables=TABLES, modes=dict.fromkeys(TABLES, "incremental"))
-    await _seed(source)
-    for table in TABLES:
-        await sync_table(clients, settings, table)
-    await _burst(core)
-    assert await _outbox(warehouse) == set() and await _differing(warehouse) == 0
+    settings = await _seeded_synced_aggregated(core, clients, source, warehouse, prefix)
     facts = await _facts(warehouse)
     assert all(facts[slug] for slug in ("fbid", "visit", "ip", "misc"))  # no friend_fbid data
 
@@ -200,12 +214,7 @@ async def test_sync_killed_between_commit_and_wake_up_still_gets_its_hour_reaggr
     prefix: str,
     own_redis,
 ) -> None:
-    settings = sync_settings(prefix, tables=TABLES, modes=dict.fromkeys(TABLES, "incremental"))
-    await _seed(source)
-    for table in TABLES:
-        await sync_table(clients, settings, table)
-    await _burst(core)
-    assert await _outbox(warehouse) == set() and await _differing(warehouse) == 0
+    await _seeded_synced_aggregated(core, clients, source, warehouse, prefix)
     late = [(11, H[2] + timedelta(minutes=30), "authorized")] * 300
     await add_events(source, late, datetime.now(UTC), first_id=1000)
 
