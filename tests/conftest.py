@@ -178,11 +178,24 @@ async def mysql_source_dsn(prefix: str) -> AsyncIterator[str]:
         await stack.drop_mysql_databases(name)
 
 
+@asynccontextmanager
+async def core_on_source(
+    dialect: str, core: CoreSettings, mysql_run: str
+) -> AsyncIterator[CoreSettings]:
+    """``core`` with its source on ``dialect``: the test's Postgres source as it is, or
+    (``mysql``) a migrated MariaDB database of the test's own."""
+    if dialect != "mysql":
+        yield core
+        return
+    async with mysql_source_dsn(mysql_run) as dsn:
+        yield core.model_copy(update={"source_dsn": dsn})
+
+
 @pytest_asyncio.fixture
 async def mysql_core(core: CoreSettings, mysql_run: str) -> AsyncIterator[CoreSettings]:
     """``core`` with a MySQL source: a migrated MariaDB database of this test's own."""
-    async with mysql_source_dsn(mysql_run) as dsn:
-        yield core.model_copy(update={"source_dsn": dsn})
+    async with core_on_source("mysql", core, mysql_run) as mysql:
+        yield mysql
 
 
 @pytest_asyncio.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from datetime import timedelta
 
 import asyncpg
 import pytest
@@ -15,10 +16,18 @@ from aiohttp.test_utils import TestClient, TestServer
 from services.dashboard_api.api import create_app
 from shared.settings import CoreSettings
 from shared.source import SourceDatabase, open_source
-from tests.conftest import mysql_source_dsn
-from tests.dashboard_api.conftest import USERS, dashboard_settings, login, seed_auth, seed_warehouse
+from tests.clock import iso_z
+from tests.conftest import core_on_source
+from tests.dashboard_api.conftest import (
+    T0,
+    USERS,
+    dashboard_settings,
+    login,
+    seed_auth,
+    seed_warehouse,
+)
 
-RANGE = {"start": "2026-11-20T00:00:00Z", "end": "2026-11-21T00:00:00Z"}
+RANGE = {"start": iso_z(T0), "end": iso_z(T0 + timedelta(days=1))}  # the seeded day
 LOGIN_FAILED = {"error": {"code": "unauthorized", "message": "invalid username or password"}}
 
 
@@ -28,10 +37,7 @@ async def on_source(
 ) -> AsyncIterator[tuple[TestClient, SourceDatabase]]:
     """The API on a seeded Postgres or MySQL source, and that source."""
     async with AsyncExitStack() as stack:
-        setup = core
-        if request.param == "mysql":
-            dsn = await stack.enter_async_context(mysql_source_dsn(mysql_run))
-            setup = core.model_copy(update={"source_dsn": dsn})
+        setup = await stack.enter_async_context(core_on_source(request.param, core, mysql_run))
         source = await open_source(setup.source_dsn or "")
         stack.push_async_callback(source.close)
         await seed_auth(source)  # the same statements on both dialects

@@ -15,7 +15,7 @@ from services.sync.runner import SyncClients
 from services.sync.s3 import ensure_bucket
 from shared.settings import CoreSettings
 from shared.source import open_source
-from tests.conftest import mysql_source_dsn
+from tests.conftest import core_on_source
 from tests.sync.sources import SourceCase
 
 _prefixes = itertools.count(1)
@@ -40,10 +40,7 @@ async def case(
     """The same sync scenario on each source dialect: the settings, a SourceDatabase to
     seed and change the source with, and open sync clients."""
     async with AsyncExitStack() as stack:
-        setup = core
-        if request.param == "mysql":
-            dsn = await stack.enter_async_context(mysql_source_dsn(mysql_run))
-            setup = core.model_copy(update={"source_dsn": dsn})
+        setup = await stack.enter_async_context(core_on_source(request.param, core, mysql_run))
         db = await open_source(setup.source_dsn or "")
         stack.push_async_callback(db.close)
         opened = await stack.enter_async_context(open_clients(setup))
