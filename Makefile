@@ -4,6 +4,10 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install -q -c constraints.txt
 BENCH_ARGS ?=
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider
+# Each pass gets a temporary folder of its own, removed at its end: pytest resets the shared
+# /tmp/pytest-of-<user> to mode 0700 when a session starts, which would cut the embedded
+# Postgres (running as the `pgserver` user) off the data folder of a pass started earlier.
+OWN_TMP := d=$$(mktemp -d -t forklift-tests.XXXXXX) && trap 'rm -rf "$$d"' EXIT &&
 # The floor pass: the suite again against the embedded Redis 6.2 (the oldest supported
 # Redis) with the clock a year ahead (libfaketime), so neither a newer Redis command nor
 # a date near today can pass unnoticed.
@@ -39,14 +43,14 @@ test: setup
 	@$(MAKE) --no-print-directory -j3 --output-sync=target test-now test-floor test-demo
 
 test-now: setup
-	$(PYTEST) -m 'not demo'
+	@$(OWN_TMP) $(PYTEST) -m 'not demo' --basetemp="$$d/t"
 
 test-demo: setup
-	$(PYTEST) -m demo
+	@$(OWN_TMP) $(PYTEST) -m demo --basetemp="$$d/t"
 
 test-floor: setup
 	@command -v faketime >/dev/null || { echo "make test-floor needs libfaketime: apt-get install faketime" >&2; exit 2; }
-	FORKLIFT_TEST_REDIS=embedded faketime -f '$(FLOOR_CLOCK)' $(PYTEST) -m 'not demo'
+	@$(OWN_TMP) FORKLIFT_TEST_REDIS=embedded faketime -f '$(FLOOR_CLOCK)' $(PYTEST) -m 'not demo' --basetemp="$$d/t"
 
 lint: setup
 	$(VENV)/bin/ruff check .
