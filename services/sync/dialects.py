@@ -25,6 +25,7 @@ __all__ = [
     "swap_sql",
     "merge_sql",
     "analyze_delta_sql",
+    "merge_planner_sql",
     "changed_hours_sql",
     "outbox_insert_sql",
 ]
@@ -192,6 +193,14 @@ def _fast_row_hash(dialect: str, columns: Sequence[tuple[str, str]]) -> str:
     return f"hash_record_extended(ROW({values}), 0)"
 
 
+def merge_planner_sql(dialect: str) -> list[str]:
+    """Planner settings of a merge's transaction. Postgres: index probes priced as the
+    cached/SSD reads they are; with the default random_page_cost of 4 a 10,000-row delta
+    hash-joins a seq scan of the whole live table (3x slower on 1M rows) in each of the
+    changed-hours, DELETE and INSERT steps."""
+    return ["SELECT set_config('random_page_cost', '1.1', true)"] if dialect == "postgres" else []
+
+
 def analyze_delta_sql(table: str) -> str:
     """Statistics for the delta, so joins with the live table probe its key index."""
     return f"ANALYZE {quote_ident(delta_name(table))}"
@@ -268,9 +277,11 @@ def changed_hours_sql(
             return _root_full_hours_sql(dialect, table, columns, hour_column)
         changed = _changed_rows(dialect, mode, table, primary_key, names)
         hour = quote_ident(hour_column)
+        # One probe of the live table per loaded row: the CTE, read twice, is computed once.
         return (
-            f"SELECT {_hour('n.' + hour)} AS hour {changed}"  # noqa: S608
-            f" UNION SELECT {_hour('o.' + hour)} {changed} ORDER BY 1"
+            f"WITH changed AS (SELECT {_hour('n.' + hour)} AS new_hour,"  # noqa: S608
+            f" {_hour('o.' + hour)} AS old_hour {changed})"
+            " SELECT new_hour AS hour FROM changed UNION SELECT old_hour FROM changed ORDER BY 1"
         )
     key = quote_ident(path[-1][2])
     joins, left = "", root

@@ -70,20 +70,23 @@ class PartWriter:
                 del self.buffer[:cut]
 
     async def write_records(self, data: bytes) -> None:
-        """Add whole records (``data`` ends at a record boundary)."""
+        """Add whole records (``data`` ends at a record boundary). Several producers may
+        write at once: the buffer is taken before waiting for an uploader."""
         self.buffer.extend(data)
         if len(self.buffer) >= self.target.part_size_bytes:
-            await self._emit(bytes(self.buffer))
+            part = bytes(self.buffer)
             self.buffer.clear()
+            await self._emit(part)
 
     async def finish(self) -> None:
         if self.buffer:
-            await self._emit(bytes(self.buffer))
+            part = bytes(self.buffer)
             self.buffer.clear()
+            await self._emit(part)
 
     async def _emit(self, data: bytes) -> None:
-        await self.queue.put((self.count, data))
-        self.count += 1
+        number, self.count = self.count, self.count + 1
+        await self.queue.put((number, data))
 
 
 async def _uploader(

@@ -21,7 +21,16 @@ from services.sync.errors import UnmappedType
 from services.sync.types import map_type
 from shared.mysql import quote_mysql_ident
 
-__all__ = ["MySQLColumn", "parse_column_type", "mysql_column", "row_select_sql", "MASK_BITS"]
+__all__ = [
+    "MySQLColumn",
+    "parse_column_type",
+    "mysql_column",
+    "row_select_sql",
+    "key_span_sql",
+    "key_slices",
+    "INTEGER_TYPES",
+    "MASK_BITS",
+]
 
 # Bits of one mask column (a signed BIGINT holds 63).
 MASK_BITS = 63
@@ -36,6 +45,8 @@ _INTEGERS = {
     "integer": ("integer", "bigint"),
     "bigint": ("bigint", "numeric(20)"),  # unsigned bigint reaches 18446744073709551615
 }
+INTEGER_TYPES = frozenset(t for pair in _INTEGERS.values() for t in pair)
+"""The Postgres types of MySQL integer columns (a key that can be cut into ranges)."""
 _TEXTS = {"tinytext", "text", "mediumtext", "longtext"}
 _BYTES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"}
 
@@ -161,12 +172,21 @@ def warehouse_type(table: str, column: MySQLColumn, dialect: str) -> str:
     return map_type(table, column.name, column.pg_type, dialect)
 
 
+KeySlice = tuple[int | None, int | None]
+
+
 def row_select_sql(
-    table: str, columns: Sequence[MySQLColumn], cursor: str | None = None
+    table: str,
+    columns: Sequence[MySQLColumn],
+    cursor: str | None = None,
+    key: str | None = None,
+    key_slice: KeySlice = (None, None),
 ) -> tuple[str, int]:
     """The export query: one CSV line per row, then the nulled-columns masks (bit i of
     mask k is column ``k * MASK_BITS + i`` of those that can null values); with ``cursor``,
-    rows with ``%s < cursor <= %s``. Returns the SQL and the number of mask columns."""
+    rows with ``%s < cursor <= %s``; with ``key``, also ``%s <= key`` and/or ``key < %s``
+    for the bounds of ``key_slice`` that are not None (the arguments follow in that
+    order). Returns the SQL and the number of mask columns."""
     line = "CONCAT(" + ", ',', ".join(c.field_sql for c in columns) + ")"
     nullable = [c.nulled_sql for c in columns if c.nulled_sql]
     masks = [
@@ -174,7 +194,39 @@ def row_select_sql(
         for k in range(0, len(nullable), MASK_BITS)
     ]
     sql = f"SELECT {', '.join([line, *masks])} FROM {quote_mysql_ident(table)}"  # noqa: S608
-    if cursor:  # the driver %-formats the query when it has arguments
+    conditions = []
+    if cursor:
         column = quote_mysql_ident(cursor).replace("%", "%%")
-        sql = sql.replace("%", "%%") + f" WHERE {column} > %s AND {column} <= %s"
+        conditions.append(f"{column} > %s AND {column} <= %s")
+    if key:
+        column = quote_mysql_ident(key).replace("%", "%%")
+        low, high = key_slice
+        conditions += [f"{column} >= %s"] if low is not None else []
+        conditions += [f"{column} < %s"] if high is not None else []
+    if conditions:  # the driver %-formats the query when it has arguments
+        sql = sql.replace("%", "%%") + " WHERE " + " AND ".join(conditions)
     return sql, len(masks)
+
+
+def key_span_sql(table: str, cursor: str, key: str) -> str:
+    """The lowest and highest ``key`` and the ``count`` of rows with ``$1 < cursor <= $2``
+    (``shared.source`` placeholders; read from the cursor's index alone when ``key`` is the
+    primary key, which InnoDB keeps in every secondary index)."""
+    column, at = quote_mysql_ident(key), quote_mysql_ident(cursor)
+    return (
+        f"SELECT MIN({column}) AS lowest, MAX({column}) AS highest, COUNT(*) AS count"  # noqa: S608
+        f" FROM {quote_mysql_ident(table)} WHERE {at} > $1 AND {at} <= $2"
+    )
+
+
+def key_slices(
+    lowest: int, highest: int, count: int, streams: int, per_stream: int
+) -> list[KeySlice]:
+    """Cut the keys [lowest, highest] of ``count`` rows into at most ``streams`` ranges of
+    about ``per_stream`` rows or more, evenly in key space. The first range is open below
+    and the last open above, so together they cover every key whatever was written since
+    the bounds were read."""
+    n = max(1, min(streams, count // per_stream, highest - lowest + 1))
+    cuts = [lowest + (highest - lowest + 1) * i // n for i in range(1, n)]
+    bounds: list[int | None] = [None, *cuts, None]
+    return list(zip(bounds, bounds[1:], strict=False))

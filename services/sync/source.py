@@ -20,6 +20,7 @@ from asyncmy.errors import MySQLError
 
 from services.sync import dialects
 from services.sync.catalog import TableInfo, read_table
+from services.sync.concurrency import task_group
 from services.sync.errors import SourceRowTooLarge
 from services.sync.export import (
     ExportResult,
@@ -30,7 +31,16 @@ from services.sync.export import (
     export_stream,
 )
 from services.sync.mysql_catalog import read_mysql_table
-from services.sync.mysql_types import MASK_BITS, MySQLColumn, mysql_column, row_select_sql
+from services.sync.mysql_types import (
+    INTEGER_TYPES,
+    MASK_BITS,
+    KeySlice,
+    MySQLColumn,
+    key_slices,
+    key_span_sql,
+    mysql_column,
+    row_select_sql,
+)
 from services.sync.types import map_type
 from shared.db import DatabaseUnavailable, quote_ident
 from shared.errors import describe as describe_error
@@ -47,6 +57,10 @@ WarehouseColumns = list[tuple[str, str, bool]]
 _MYSQL_BATCH_ROWS = 5000
 _MYSQL_BATCH_BYTES_GUESS = 2048
 _RECEIVE_BUFFER_BYTES = 1024 * 1024
+# An incremental export reads its changed rows over up to this many connections, each
+# range holding at least _MYSQL_STREAM_ROWS of them.
+_MYSQL_STREAMS = 4
+_MYSQL_STREAM_ROWS = 1000
 
 
 class SyncSource(ABC):
@@ -201,10 +215,68 @@ class MySQLSyncSource(SyncSource):
         on_part: PartCallback | None = None,
     ) -> ExportResult:
         columns = self._columns(info)
-        sql, masks = row_select_sql(info.name, columns, cursor)
-        args = tuple(_naive_utc(v) for v in cursor_range) if cursor else None
+        args = tuple(_naive_utc(v) for v in cursor_range) if cursor else ()
+        key, slices = await self._key_slices(info, columns, cursor, args)
         nullable = [c.name for c in columns if c.nulled_sql]
-        # Its own connection: bytes, not str (lines go to the parts as the server sent them).
+        counts = [0] * len(nullable)
+
+        async def produce(parts: PartWriter, result: ExportResult) -> int:
+            async with task_group() as group:
+                streams = [
+                    group.create_task(
+                        self._stream(
+                            info.name,
+                            parts,
+                            *row_select_sql(info.name, columns, cursor, key, key_slice),
+                            (*args, *(b for b in key_slice if b is not None)) or None,
+                            counts,
+                            target.part_size_bytes,
+                        )
+                    )
+                    for key_slice in slices
+                ]
+            result.nulled = {name: n for name, n in zip(nullable, counts, strict=True) if n}
+            return sum(stream.result() for stream in streams)
+
+        return await export_stream(s3, target, produce, on_part)
+
+    async def _key_slices(
+        self, info: TableInfo, columns: Sequence[MySQLColumn], cursor: str | None, args: tuple
+    ) -> tuple[str | None, list[KeySlice]]:
+        """An incremental export's changed rows lie anywhere in the table: reading them in
+        key ranges over several connections overlaps InnoDB's page reads (a pool smaller
+        than the table reads them from disk one at a time). A full export stays one query:
+        one consistent snapshot."""
+        types = {c.name: c.pg_type for c in columns}
+        if not cursor or len(info.primary_key) != 1:
+            return None, [(None, None)]
+        (key,) = info.primary_key
+        if types[key] not in INTEGER_TYPES:
+            return None, [(None, None)]
+        span = await self.db.fetchrow(key_span_sql(info.name, cursor, key), *args)
+        if not span or not span["count"]:
+            return None, [(None, None)]
+        slices = key_slices(
+            int(span["lowest"]),
+            int(span["highest"]),
+            span["count"],
+            _MYSQL_STREAMS,
+            _MYSQL_STREAM_ROWS,
+        )
+        return key, slices
+
+    async def _stream(
+        self,
+        table: str,
+        parts: PartWriter,
+        sql: str,
+        masks: int,
+        args: tuple | None,
+        counts: list[int],
+        part_size_bytes: int,
+    ) -> int:
+        """One export query on its own connection (bytes, not str: lines go to the parts
+        as the server sent them); returns its rows and adds its nulled values to ``counts``."""
         try:
             conn = await asyncmy.connect(
                 **{**self.params.connect_kwargs(), "use_unicode": False},
@@ -213,9 +285,8 @@ class MySQLSyncSource(SyncSource):
             )
         except (OSError, MySQLError, TimeoutError) as e:
             raise DatabaseUnavailable(f"source database unreachable: {describe_error(e)}") from e
-
-        async def produce(parts: PartWriter, result: ExportResult) -> int:
-            rows, counts = 0, [0] * len(nullable)
+        rows = 0
+        try:
             async with conn.cursor() as session:
                 # The server waits while uploads catch up; let it wait as long as we would.
                 timeout = int(self.command_timeout_s)
@@ -223,16 +294,14 @@ class MySQLSyncSource(SyncSource):
             stream = conn.cursor(SSCursor)
             await stream.execute(sql, args)
             paced = _ReadWhileFetching(conn)
-            size = max(
-                16, min(_MYSQL_BATCH_ROWS, target.part_size_bytes // _MYSQL_BATCH_BYTES_GUESS)
-            )
+            size = max(16, min(_MYSQL_BATCH_ROWS, part_size_bytes // _MYSQL_BATCH_BYTES_GUESS))
             try:  # on a failure the connection is closed unread (closing the cursor would drain it)
                 while batch := await paced.fetch(stream, size):
                     try:
                         data = b"\n".join([row[0] for row in batch])
                     except TypeError:
                         raise SourceRowTooLarge(
-                            f"{info.name}: a row's CSV exceeds the server's max_allowed_packet"
+                            f"{table}: a row's CSV exceeds the server's max_allowed_packet"
                             " (MySQL returned NULL for it); raise max_allowed_packet"
                         ) from None
                     await parts.write_records(data + b"\n")
@@ -242,13 +311,9 @@ class MySQLSyncSource(SyncSource):
             finally:
                 paced.release()
             await stream.close()
-            result.nulled = {name: n for name, n in zip(nullable, counts, strict=True) if n}
-            return rows
-
-        try:
-            return await export_stream(s3, target, produce, on_part)
         finally:
             conn.close()
+        return rows
 
 
 async def open_sync_source(core: CoreSettings) -> SyncSource:

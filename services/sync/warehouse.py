@@ -176,6 +176,9 @@ async def publish(conn: asyncpg.Connection, landing: Landing, dialect: str, rows
     if landing.mode == "incremental":
         await conn.execute(dialects.analyze_delta_sql(landing.table))
     async with conn.transaction():
+        if landing.mode == "incremental":
+            for sql in dialects.merge_planner_sql(dialect):
+                await conn.execute(sql)
         stale = await _changed_hours(conn, landing, dialect)
         await _write_outbox(conn, landing, stale)
         if landing.mode == "full":

@@ -121,8 +121,9 @@ def test_changed_hours_of_events_merge_compare_only_the_columns_read() -> None:
         ' OR o."created" IS DISTINCT FROM n."created"'
     )
     assert sql == (
-        f"SELECT date_trunc('hour', n.\"created\") AS hour {changed}"
-        f" UNION SELECT date_trunc('hour', o.\"created\") {changed} ORDER BY 1"
+        "WITH changed AS (SELECT date_trunc('hour', n.\"created\") AS new_hour,"
+        f" date_trunc('hour', o.\"created\") AS old_hour {changed})"
+        " SELECT new_hour AS hour FROM changed UNION SELECT old_hour FROM changed ORDER BY 1"
     )
 
 

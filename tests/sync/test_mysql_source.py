@@ -18,9 +18,11 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
+from services.sync import source
 from services.sync.clients import open_clients
 from services.sync.errors import SourceRowTooLarge, UnmappedType
 from services.sync.export import ExportTarget
+from services.sync.mysql_types import key_slices
 from services.sync.runner import SyncClients, SyncFailure, sync_all, sync_table
 from services.sync.s3 import ensure_bucket
 from shared.mysql import connect_mysql
@@ -276,6 +278,58 @@ async def test_zero_and_invalid_dates_become_null_and_are_counted(
         ),
         (5, None, None, None, None, None),
     ]
+
+
+async def test_incremental_reads_key_ranges_over_several_connections_and_loses_no_row(
+    my: Any,
+    my_clients: SyncClients,
+    warehouse: asyncpg.Pool,
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(source, "_MYSQL_STREAM_ROWS", 40)
+    cut: list[list[tuple]] = []
+    monkeypatch.setattr(source, "key_slices", lambda *a: cut.append(key_slices(*a)) or cut[-1])
+    async with my.cursor() as cursor:
+        await cursor.execute(
+            "CREATE TABLE ledger (id bigint unsigned PRIMARY KEY, d date, note varchar(20),"
+            " updated datetime(6) NOT NULL)"
+        )
+        await cursor.execute("SET SESSION sql_mode = 'ALLOW_INVALID_DATES'")
+        await cursor.executemany(
+            "INSERT INTO ledger VALUES (%s, %s, %s, %s)",
+            [(k, "0000-00-00" if k % 7 == 0 else "2024-02-29", f"n{k}", T0) for k in range(1, 501)],
+        )
+    await my.commit()
+    settings = sync_settings(prefix, tables=["ledger"], modes={"ledger": "incremental"})
+    assert (await sync_table(my_clients, settings, "ledger")).mode == "full"
+    assert cut == []  # a full export is one query: one snapshot
+
+    later = T0 + timedelta(hours=1)
+    async with my.cursor() as cursor:  # every 3rd row changes, and one row beyond the keys
+        await cursor.execute(
+            "UPDATE ledger SET note = CONCAT('u', id), updated = %s WHERE id %% 3 = 0",
+            (later.replace(tzinfo=None),),
+        )
+        await cursor.execute(
+            "INSERT INTO ledger VALUES (18446744073709551615, '0000-00-00', 'top', %s)",
+            (later.replace(tzinfo=None),),
+        )
+    await my.commit()
+    report = await sync_table(my_clients, settings, "ledger")
+    assert (report.mode, report.rows) == ("incremental", 167)
+    ((first, *_), *middle, (*_, last)) = slices = cut[0]
+    assert len(cut) == 1 and len(slices) == 4 and first is None and last is None
+    assert all(a[1] == b[0] for a, b in zip(slices, slices[1:], strict=False))
+    assert report.nulled == {"d": 24}  # the 3rd-and-7th rows and the new one, in any stream
+    rows = await warehouse.fetch("SELECT id, d, note FROM ledger ORDER BY id")
+    assert len(rows) == 501
+    for r in rows:
+        changed = r["id"] % 3 == 0 or r["id"] == 2**64 - 1
+        assert r["note"] == (
+            "top" if r["id"] == 2**64 - 1 else f"u{r['id']}" if changed else f"n{r['id']}"
+        )
+        assert (r["d"] is None) == (r["id"] % 7 == 0 or r["id"] == 2**64 - 1)
 
 
 async def test_unmapped_type_stops_only_its_table_with_one_line(

@@ -4,7 +4,13 @@ and the refusal of a type with no mapping. No I/O."""
 import pytest
 
 from services.sync.errors import UnmappedType
-from services.sync.mysql_types import mysql_column, parse_column_type, row_select_sql
+from services.sync.mysql_types import (
+    key_slices,
+    key_span_sql,
+    mysql_column,
+    parse_column_type,
+    row_select_sql,
+)
 from services.sync.types import map_type
 
 
@@ -127,3 +133,31 @@ def test_row_select_renders_one_line_and_masks_of_nullable_dates() -> None:
     )
     many = [mysql_column("t", f"d{i}", "date") for i in range(70)]
     assert row_select_sql("t", many)[1] == 2  # 63 columns per mask
+
+
+def test_row_select_adds_the_bounds_of_a_key_slice() -> None:
+    columns = [mysql_column("t", "id", "int(11)")]
+    base = "SELECT CONCAT(IFNULL(`id`, '')) FROM `t` WHERE `up` > %s AND `up` <= %s"
+    assert row_select_sql("t", columns, "up", "id", (None, None))[0] == base
+    assert row_select_sql("t", columns, "up", "id", (None, 5))[0] == base + " AND `id` < %s"
+    assert row_select_sql("t", columns, "up", "id", (5, 9))[0] == (
+        base + " AND `id` >= %s AND `id` < %s"
+    )
+    assert row_select_sql("t", columns, "up", "id", (9, None))[0] == base + " AND `id` >= %s"
+    assert key_span_sql("t", "up", "id") == (
+        "SELECT MIN(`id`) AS lowest, MAX(`id`) AS highest, COUNT(*) AS count"
+        " FROM `t` WHERE `up` > $1 AND `up` <= $2"
+    )
+
+
+def test_key_slices_cover_every_key_in_ranges_of_enough_rows() -> None:
+    assert key_slices(1, 1000, 10_000, 4, 1000) == [
+        (None, 251),
+        (251, 501),
+        (501, 751),
+        (751, None),
+    ]
+    assert key_slices(1, 1000, 2500, 4, 1000) == [(None, 501), (501, None)]  # 1,000+ rows each
+    assert key_slices(1, 1000, 999, 4, 1000) == [(None, None)]
+    assert key_slices(7, 8, 10_000, 4, 1) == [(None, 8), (8, None)]  # no more ranges than keys
+    assert key_slices(-5, -5, 1, 4, 1) == [(None, None)]
