@@ -110,13 +110,16 @@ class Bucket:
 
     def __init__(self, row: Sequence[Any]) -> None:
         self.at: datetime = row[2]
-        self.metrics: Sequence[int] = row[3 : 3 + len(METRIC_NAMES)]
-        self.point: str = row[3 + len(METRIC_NAMES)]
-        self._ids = row[_IDS:]
+        self.point: str = row[_IDS - 1]
+        self._row = row
+
+    @cached_property
+    def metrics(self) -> Sequence[int]:
+        return self._row[3 : _IDS - 1]
 
     @cached_property
     def ids(self) -> tuple[BitMap64, ...]:
-        return tuple(decode_ids(data) for data in self._ids)
+        return tuple(decode_ids(data) for data in self._row[_IDS:])
 
 
 @dataclass

@@ -37,6 +37,7 @@ class Warmer:
         self.days = days
         self.pause_s = pause_s
         self.warmed: int | None = None  # the data version of the last warm-up
+        self._noticed: int | None = None  # the newest version a request read
         self._wanted = asyncio.Event()
         self._wanted.set()  # at start
 
@@ -45,7 +46,9 @@ class Warmer:
         return self.days > 0 and self.cache.max_entries > 0
 
     def notice(self, version: int) -> None:
-        """A request read data ``version``: warm again if it is not the warmed one."""
+        """A request read data ``version`` (versions only grow): warm again if it is not
+        the warmed one."""
+        self._noticed = version
         if version != self.warmed:
             self._wanted.set()
 
@@ -60,6 +63,8 @@ class Warmer:
                     self.warehouse, self.cache, self.days
                 )
                 log.info("dashboard.warmup.done", version=self.warmed, blocks=added)
+                if self._noticed is None or self._noticed <= self.warmed:
+                    self._wanted.clear()  # no request read a newer version meanwhile
             except (asyncpg.PostgresError, OSError, TimeoutError) as e:
                 log.warning("dashboard.warmup.failed", error=describe(e))
             await asyncio.sleep(max(0.0, began + self.pause_s - time.monotonic()))
