@@ -25,6 +25,7 @@ from services.dashboard_api.rollup_metrics import (
     LAST_DAY_SQL,
     ROOTS_OF_DAY_SQL,
     DayBlock,
+    block_key,
     build_blocks,
     day_span,
 )
@@ -168,7 +169,9 @@ async def fetch_blocks(
     days = day_span(start, end)
 
     def lookup() -> dict[tuple[int, datetime], DayBlock | None]:
-        return {(root, day): cache.get(version, (root, day)) for root in roots for day in days}
+        return {
+            (root, day): cache.get(version, block_key(root, day)) for root in roots for day in days
+        }
 
     found = lookup()
     if all(block is not None for block in found.values()):
@@ -185,7 +188,7 @@ async def fetch_blocks(
             rows = await _fetch(warehouse, BLOCKS_SQL, first, last, wanted)
             span = [day for day in days if first <= day < last]
             for key, block in build_blocks(rows, wanted, span).items():
-                cache.put(version, key, block)
+                cache.put(version, block_key(*key), block)
                 if found.get(key, block) is None:
                     found[key] = block
     return {root: [found[root, day] for day in days] for root in roots}  # type: ignore[misc]
@@ -217,8 +220,8 @@ async def warm_blocks(warehouse: asyncpg.Pool, cache: VersionedCache, days: int)
     added = 0
     span = day_span(first, last + DAY)
     for key, block in build_blocks(rows, {row[1] for row in rows}, span).items():
-        if cache.get(version, key) is None:
-            cache.put(version, key, block)
+        if cache.get(version, block_key(*key)) is None:
+            cache.put(version, block_key(*key), block)
             added += 1
     return version, added
 

@@ -47,6 +47,7 @@ __all__ = [
     "SummaryPlan",
     "summary_plan",
     "day_span",
+    "block_key",
     "build_blocks",
     "series_json",
     "summarize",
@@ -141,6 +142,12 @@ def _midnight(moment: datetime) -> datetime:
     if moment.tzinfo is not UTC:
         moment = moment.astimezone(UTC)
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def block_key(root: int, day: datetime) -> tuple[int, int]:
+    """The block cache's key of (root, UTC day): the day by its ordinal (hashing an aware
+    datetime calls its utcoffset; a request looks up 31 blocks)."""
+    return root, day.toordinal()
 
 
 def day_span(start: datetime, end: datetime) -> list[datetime]:

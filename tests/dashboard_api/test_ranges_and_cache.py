@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from services.aggregator.rollups import rebuild_rollups
 from services.dashboard_api.cache import JoinedRead
 from services.dashboard_api.context import APP_CONTEXT, AppContext
+from services.dashboard_api.rollup_metrics import block_key
 from shared.heartbeat import SERVICE_PREFIX
 from shared.settings import CoreSettings
 from tests.clock import iso_z
@@ -218,9 +219,9 @@ async def test_the_warm_up_reads_the_newest_days_at_start_and_after_a_load(
         await _warmed(ctx, version)
         # the newest 2 days with data (T0 and the day after), of every root with data then
         for root, day in ((10, T0), (10, T0 + DAY), (12, T0), (20, T0)):
-            assert ctx.blocks.get(version, (root, day)) is not None, (root, day)
-        assert ctx.blocks.get(version, (10, T0 - DAY)) is None
-        hours = [b.at for b in ctx.blocks.get(version, (10, T0)).hours]
+            assert ctx.blocks.get(version, block_key(root, day)) is not None, (root, day)
+        assert ctx.blocks.get(version, block_key(10, T0 - DAY)) is None
+        hours = [b.at for b in ctx.blocks.get(version, block_key(10, T0)).hours]
         assert hours == [T0, T0 + HOUR, T0 + 2 * HOUR]
         # a load bumps the version: the first request that reads it starts a new warm-up
         await rebuild_rollups(warehouse)
@@ -229,7 +230,7 @@ async def test_the_warm_up_reads_the_newest_days_at_start_and_after_a_load(
         resp = await client.get("/api/campaigns/10", params=_range(T0, T0 + DAY), headers=headers)
         assert resp.status == 200 and new != version
         await _warmed(ctx, new)
-        assert ctx.blocks.get(new, (12, T0)) is not None
+        assert ctx.blocks.get(new, block_key(12, T0)) is not None
     finally:
         await client.close()
 
