@@ -19,7 +19,8 @@ requests from 32 concurrent clients:
 - ``series_pg``/``summary_pg``: a second API process with both caches off
   (``CACHE_ENTRIES=0``, ``BLOCK_CACHE_DAYS=0``): every request reads its rollup rows.
 
-A few API answers are checked against the old SQL first (exact). Prints p50/p99 and
+A few API answers are checked against the old SQL first (exact). Prints p50/p99, the API
+process's CPU ms per request (``<case>_cpu_ms``: steadier than latency on a shared machine) and
 requests/s per case, each API case's ratio to its old SQL (rps / old rps: the speedup) and
 a last line ``RESULT dashboard key=value ...``.
 """
@@ -231,7 +232,7 @@ async def bench(args: argparse.Namespace) -> dict[str, float]:
 
         for suffix, env in SERVERS:
             process, url = await start_api(source, warehouse, claim.url, env)
-            await measure(args, pool, url, ranges, suffix, figures)
+            await measure(args, pool, url, ranges, suffix, figures, process.pid)
             process.terminate()
             await asyncio.wait_for(process.wait(), 30)
             process = None
@@ -261,8 +262,10 @@ async def measure(
     ranges: list[tuple[int, datetime, datetime]],
     suffix: str,
     figures: dict[str, float],
+    pid: int,
 ) -> None:
-    """The API cases against the server at ``url`` (after checking some answers)."""
+    """The API cases against the server at ``url`` (process ``pid``), after checking some
+    answers; each case also records the API process's CPU time per request."""
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=args.clients)) as http:
         login = {"username": "bench", "password": SECRET}
         async with http.post(f"{url}/api/login", json=login) as resp:
@@ -294,22 +297,41 @@ async def measure(
             return one
 
         for case in ("series", "summary"):
+            cpu = cpu_s(pid)
             seconds, latencies = await load(args.clients, args.requests, api(case, None))
-            record(figures, case + suffix, seconds, latencies)
+            record(figures, case + suffix, seconds, latencies, cpu_s(pid) - cpu)
             if suffix:  # no caches: every request reads the rollups
                 continue
             await load(args.clients, HIT_RANGES, api(case, HIT_RANGES))  # warm
+            cpu = cpu_s(pid)
             seconds, latencies = await load(args.clients, args.requests, api(case, HIT_RANGES))
-            record(figures, f"{case}_hit", seconds, latencies)
+            record(figures, f"{case}_hit", seconds, latencies, cpu_s(pid) - cpu)
 
 
-def record(figures: dict[str, float], case: str, seconds: float, latencies: list[float]) -> None:
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def record(
+    figures: dict[str, float],
+    case: str,
+    seconds: float,
+    latencies: list[float],
+    cpu_seconds: float | None = None,
+) -> None:
+    """A case's requests/s and percentiles (and the API's CPU ms per request, if given)."""
     figures[f"{case}_rps"] = len(latencies) / seconds
     figures[f"{case}_p50_ms"] = pct(latencies, 0.5)
     figures[f"{case}_p99_ms"] = pct(latencies, 0.99)
+    cpu = ""
+    if cpu_seconds is not None:
+        figures[f"{case}_cpu_ms"] = cpu_seconds * 1000 / len(latencies)
+        cpu = f"  API cpu {figures[f'{case}_cpu_ms']:5.2f} ms/request"
     print(
         f"{case:12s}: {figures[f'{case}_rps']:7.1f} req/s  p50 {figures[f'{case}_p50_ms']:8.1f} ms"
-        f"  p99 {figures[f'{case}_p99_ms']:8.1f} ms",
+        f"  p99 {figures[f'{case}_p99_ms']:8.1f} ms{cpu}",
         flush=True,
     )
 

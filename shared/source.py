@@ -188,13 +188,26 @@ class MySQLSource(SourceDatabase):
 
 
 async def open_source(
-    dsn: str, *, name: str = "source", max_size: int = 4, command_timeout_s: float = 300.0
+    dsn: str,
+    *,
+    name: str = "source",
+    max_size: int = 4,
+    command_timeout_s: float = 300.0,
+    reset_sessions: bool = True,
 ) -> SourceDatabase:
-    """A SourceDatabase on ``dsn`` (DatabaseUnavailable naming ``name`` if unreachable)."""
+    """A SourceDatabase on ``dsn`` (DatabaseUnavailable naming ``name`` if unreachable);
+    ``reset_sessions`` as for :func:`shared.db.create_pool` (Postgres; MySQL's pool sends
+    nothing on release)."""
     if source_dialect(dsn) == "mysql":
         pool = await create_mysql_pool(
             dsn, name=name, max_size=max_size, command_timeout_s=command_timeout_s
         )
         return MySQLSource(pool)
-    pool = await create_pool(dsn, name=name, max_size=max_size, command_timeout_s=command_timeout_s)
+    pool = await create_pool(
+        dsn,
+        name=name,
+        max_size=max_size,
+        command_timeout_s=command_timeout_s,
+        reset_sessions=reset_sessions,
+    )
     return PostgresSource(pool)

@@ -14,8 +14,9 @@ deactivated user, a changed password, superuser flag or group ends the session a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -47,6 +48,7 @@ from services.dashboard_api.routes import ROUTES, RouteSpec, openapi_document
 from services.dashboard_api.sessions import Session, SessionStore, still_valid
 from services.dashboard_api.settings import DashboardSettings
 from services.dashboard_api.throttle import Throttle
+from services.dashboard_api.warmup import Warmer
 from shared.db import create_pool
 from shared.logging import get_logger
 from shared.settings import CoreSettings
@@ -121,8 +123,10 @@ async def _cached(
     and kept on a miss), with its ETag and Last-Modified; 304 when If-None-Match holds the
     ETag. The handler's checks (range, access) ran for every cached answer: the key holds
     the session's scope, and only 200 answers are kept."""
-    version, updated = await queries.fetch_data_version(ctx.warehouse)
+    version, updated = await ctx.versions.get()
     request[DATA_VERSION] = version
+    if ctx.warmer is not None:
+        ctx.warmer.notice(version)
     key = cache_key(request.method, request.path_qs, session.is_superuser, session.client_ids)
     headers = {"ETag": etag(version, key), "Cache-Control": "private, no-cache"}
     if updated is not None:
@@ -182,13 +186,17 @@ async def openapi(request: web.Request) -> web.Response:
 async def _open(app: web.Application, core: CoreSettings, settings: DashboardSettings) -> None:
     core.require("source_dsn", "warehouse_dsn", "redis_url")
     secret = settings.secret()
-    source = await open_source(core.source_dsn, name="source", max_size=4, command_timeout_s=30)
+    # the API only reads, outside transactions: no session state to reset on release
+    source = await open_source(
+        core.source_dsn, name="source", max_size=4, command_timeout_s=30, reset_sessions=False
+    )
     warehouse = await create_pool(
         core.warehouse_dsn,
         name="warehouse",
         max_size=core.db_pool_max_size,
         command_timeout_s=30,
         custom_plans=True,
+        reset_sessions=False,
     )
     redis = Redis.from_url(core.redis_url, socket_timeout=core.network_timeout_s)
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=settings.request_timeout_s))
@@ -205,7 +213,20 @@ async def _open(app: web.Application, core: CoreSettings, settings: DashboardSet
         settings.proxies(),
         VersionedCache(settings.cache_entries),
         VersionedCache(settings.block_cache_days),
+        VersionedCache(settings.cache_entries),
     )
+
+
+async def _warm(app: web.Application) -> AsyncIterator[None]:
+    """Runs the block cache's warm-up (:mod:`services.dashboard_api.warmup`) while serving."""
+    ctx = app[APP_CONTEXT]
+    settings = ctx.settings
+    ctx.warmer = Warmer(ctx.warehouse, ctx.blocks, settings.warm_days, settings.warm_pause_s)
+    task = asyncio.create_task(ctx.warmer.run(), name="dashboard-warmup")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _close(app: web.Application) -> None:
@@ -220,14 +241,16 @@ async def _close(app: web.Application) -> None:
 async def create_app(
     core: CoreSettings, settings: DashboardSettings, background: bool = True
 ) -> web.Application:
-    """The app with its pools open (closed on cleanup). ``background`` is unused: the
-    dashboard has no background tasks."""
+    """The app with its pools open (closed on cleanup); with ``background``, the block
+    cache's warm-up runs while it serves."""
     app = web.Application(
         middlewares=[edge_middleware("dashboard_api"), auth_middleware],
         client_max_size=MAX_BODY_BYTES,
     )
     await _open(app, core, settings)
     app.on_cleanup.append(_close)
+    if background:
+        app.cleanup_ctx.append(_warm)
     for spec in ROUTES:
         app.router.add_route(spec.method, spec.path, _dispatch(spec))
     app.router.add_get("/api/openapi.json", openapi)

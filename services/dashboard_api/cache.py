@@ -7,20 +7,24 @@ out of the LRU). Two such caches per API process: the answers (keyed by method, 
 query, and the session's scope: superuser or its client ids, since an answer depends on
 who asks) and the decoded rollups of (root campaign, UTC day) (``rollup_metrics.DayBlock``).
 The ETag is the version and a digest of the answer's key; ``Last-Modified`` is when the
-version was bumped.
+version was bumped. Requests that arrive together share one read of the version
+(:class:`JoinedRead`), never one that began before they arrived.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from datetime import datetime
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-__all__ = ["VersionedCache", "cache_key", "etag", "etag_matches", "http_date"]
+__all__ = ["VersionedCache", "JoinedRead", "cache_key", "etag", "etag_matches", "http_date"]
+
+T = TypeVar("T")
 
 
 def cache_key(method: str, path_qs: str, superuser: bool, client_ids: tuple[int, ...]) -> str:
@@ -44,6 +48,7 @@ def etag_matches(if_none_match: str, tag: str) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=16)  # one per data version: the same for all its answers
 def http_date(moment: datetime) -> str:
     """``moment`` as an HTTP date (``Tue, 01 Dec 2026 10:00:00 GMT``)."""
     return format_datetime(moment.replace(microsecond=0), usegmt=True)
@@ -78,3 +83,42 @@ class VersionedCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class JoinedRead(Generic[T]):
+    """One read of a value (the data version) shared by the requests that want it at once,
+    never older than any of them: a request joins the next read to start, not one already
+    under way (which may have begun before a change the request must see), so each read
+    answers every request that arrived while the previous one ran."""
+
+    def __init__(self, read: Callable[[], Awaitable[T]]) -> None:
+        self._read = read
+        self._next: asyncio.Future[T] | None = None  # the read the newcomers wait for
+        self._running: asyncio.Task[None] | None = None
+
+    async def get(self) -> T:
+        future = self._next
+        if future is None:
+            future = self._next = asyncio.get_running_loop().create_future()
+            if self._running is None:
+                self._start()
+        return await asyncio.shield(future)
+
+    def _start(self) -> None:
+        future, self._next = self._next, None
+        assert future is not None
+        self._running = asyncio.create_task(self._run(future))
+
+    async def _run(self, future: asyncio.Future[T]) -> None:
+        try:
+            future.set_result(await self._read())
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as e:  # noqa: BLE001 - every waiter gets the read's error
+            future.set_exception(e)
+            future.exception()  # retrieved: no "never retrieved" warning without waiters
+        finally:
+            self._running = None
+            if self._next is not None:
+                self._start()

@@ -205,13 +205,19 @@ async def campaigns(
     )
 
 
+async def _version(request: Any, ctx: AppContext) -> int:
+    """The data version the request reads (the one its cache key and ETag hold)."""
+    version = request.get(DATA_VERSION)
+    if version is None:
+        version, _ = await ctx.versions.get()
+    return version
+
+
 async def _blocks(
     request: Any, ctx: AppContext, roots: list[int], start: datetime, end: datetime
 ) -> dict[int, list[DayBlock]]:
     """The roots' rollup blocks over [start, end), of the data version the request reads."""
-    version = request.get(DATA_VERSION)
-    if version is None:
-        version, _ = await queries.fetch_data_version(ctx.warehouse)
+    version = await _version(request, ctx)
     return await queries.fetch_blocks(ctx.warehouse, ctx.blocks, version, roots, start, end)
 
 
@@ -224,10 +230,16 @@ async def _summaries(
     return {root: summarize(blocks[root], plan) for root in roots}
 
 
-async def _root_campaign(ctx: AppContext, session: Session, campaign_id: int) -> Any:
+async def _root_campaign(request: Any, ctx: AppContext, session: Session, campaign_id: int) -> Any:
     """The campaign's row if it is a root campaign the session may read; a child campaign
-    is 404 with a message naming its root (whose figures include the child's)."""
-    row = await queries.fetch_campaign(ctx.warehouse, campaign_id)
+    is 404 with a message naming its root (whose figures include the child's). The row is
+    kept by data version, as the answers that passed this check are."""
+    version = await _version(request, ctx)
+    row = ctx.campaigns.get(version, campaign_id)
+    if row is None:
+        row = await queries.fetch_campaign(ctx.warehouse, campaign_id)
+        if row is not None:
+            ctx.campaigns.put(version, campaign_id, row)
     if row is None or not (session.is_superuser or row["client_id"] in session.client_ids):
         raise NotFound("no such campaign", "campaign_id")
     root = row["root_campaign_id"]
@@ -247,7 +259,7 @@ async def campaign(
 ) -> BaseModel:
     start, end = check_range(ctx, query.start, query.end, "hour")
     campaign_id = path_int(request, "campaign_id")
-    row = await _root_campaign(ctx, session, campaign_id)
+    row = await _root_campaign(request, ctx, session, campaign_id)
     metrics = await _summaries(request, ctx, [campaign_id], start, end)
     return m.Campaign(
         campaign_id=campaign_id,
@@ -264,7 +276,7 @@ async def series(
 ) -> m.RawJson:
     start, end = check_range(ctx, query.start, query.end, query.granularity)
     campaign_id = path_int(request, "campaign_id")
-    await _root_campaign(ctx, session, campaign_id)
+    await _root_campaign(request, ctx, session, campaign_id)
     [blocks] = (await _blocks(request, ctx, [campaign_id], start, end)).values()
     points = series_json(blocks, start, end, query.granularity)
     empty = m.Series(

@@ -21,7 +21,11 @@ from services.dashboard_api.rollup_metrics import (
     BLOCKS_SQL,
     DATA_VERSION_SQL,
     DAY,
+    DAYS_SQL,
+    LAST_DAY_SQL,
+    ROOTS_OF_DAY_SQL,
     DayBlock,
+    block_key,
     build_blocks,
     day_span,
 )
@@ -37,6 +41,7 @@ __all__ = [
     "fetch_campaign",
     "fetch_blocks",
     "fetch_data_version",
+    "warm_blocks",
     "site_known",
     "fetch_edgeplorer",
     "fetch_event_counts",
@@ -62,6 +67,13 @@ _BY_NAME = {
     "mysql": _USER_SQL
     + "username = $1 AND CAST(CONVERT(username USING utf8mb4) AS BINARY) = CAST($1 AS BINARY)",
 }
+# the per-request session check in one round trip: the user's row once per client its
+# groups grant (client_id NULL when none)
+_USER_AND_CLIENTS_SQL = (
+    "SELECT u.id, u.username, u.password, u.is_superuser, u.is_active, cag.client_id"
+    " FROM auth_user u LEFT JOIN auth_user_groups ug ON ug.user_id = u.id"
+    " LEFT JOIN clients_auth_groups cag ON cag.group_id = ug.group_id WHERE u.id = $1"
+)
 _CLIENTS_SQL = (
     "SELECT DISTINCT cag.client_id FROM auth_user_groups ug "
     "JOIN clients_auth_groups cag ON cag.group_id = ug.group_id "
@@ -94,8 +106,17 @@ async def fetch_user_by_name(source: SourceDatabase, username: str) -> dict[str,
 
 async def fetch_user_by_id(source: SourceDatabase, user_id: int) -> dict[str, Any] | None:
     """The user a session belongs to, as it is now (None once deleted)."""
-    rows = await _fetch_source(source, _USER_SQL + "id = $1", user_id)
-    return await _with_clients(source, rows)
+    try:
+        rows = await source.fetch(_USER_AND_CLIENTS_SQL, user_id)
+    except SourceTableMissing:  # no group tables yet: the user alone, without clients
+        return await _with_clients(
+            source, await _fetch_source(source, _USER_SQL + "id = $1", user_id)
+        )
+    if not rows:
+        return None
+    user = {k: v for k, v in dict(rows[0]).items() if k != "client_id"}
+    granted = sorted({r["client_id"] for r in rows if r["client_id"] is not None})
+    return {**user, "client_ids": granted}
 
 
 async def fetch_clients(warehouse: asyncpg.Pool) -> list[asyncpg.Record]:
@@ -148,7 +169,9 @@ async def fetch_blocks(
     days = day_span(start, end)
 
     def lookup() -> dict[tuple[int, datetime], DayBlock | None]:
-        return {(root, day): cache.get(version, (root, day)) for root in roots for day in days}
+        return {
+            (root, day): cache.get(version, block_key(root, day)) for root in roots for day in days
+        }
 
     found = lookup()
     if all(block is not None for block in found.values()):
@@ -162,13 +185,45 @@ async def fetch_blocks(
         if missing:
             first, last = min(d for _, d in missing), max(d for _, d in missing) + DAY
             wanted = sorted({root for root, _ in missing})
-            rows = await _fetch(warehouse, BLOCKS_SQL, wanted, first, last)
+            rows = await _fetch(warehouse, BLOCKS_SQL, first, last, wanted)
             span = [day for day in days if first <= day < last]
             for key, block in build_blocks(rows, wanted, span).items():
-                cache.put(version, key, block)
+                cache.put(version, block_key(*key), block)
                 if found.get(key, block) is None:
                     found[key] = block
     return {root: [found[root, day] for day in days] for root in roots}  # type: ignore[misc]
+
+
+async def warm_blocks(warehouse: asyncpg.Pool, cache: VersionedCache, days: int) -> tuple[int, int]:
+    """Read the rollups of the newest ``days`` UTC days that have any, of every root, into
+    ``cache``: (the data version they are of, blocks added). One snapshot (version and rows
+    agree), one range read (a day's rows of all roots lie together, in load order); fewer
+    days when they would fill more than half the cache (by the roots of the newest day)."""
+    try:
+        async with (
+            warehouse.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            rows = await conn.fetch(DATA_VERSION_SQL)
+            version = rows[0]["version"] if rows else 0
+            last = await conn.fetchval(LAST_DAY_SQL)
+            if last is None:
+                return version, 0
+            roots = await conn.fetchval(ROOTS_OF_DAY_SQL, last)
+            days = min(days, cache.max_entries // 2 // max(roots, 1))
+            if days <= 0:
+                return version, 0
+            first = last - (days - 1) * DAY
+            rows = await conn.fetch(DAYS_SQL, first, last + DAY)
+    except asyncpg.UndefinedTableError:
+        return 0, 0
+    added = 0
+    span = day_span(first, last + DAY)
+    for key, block in build_blocks(rows, {row[1] for row in rows}, span).items():
+        if cache.get(version, block_key(*key)) is None:
+            cache.put(version, block_key(*key), block)
+            added += 1
+    return version, added
 
 
 async def fetch_data_version(warehouse: asyncpg.Pool) -> tuple[int, datetime | None]:

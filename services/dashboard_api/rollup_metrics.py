@@ -40,10 +40,14 @@ __all__ = [
     "Bucket",
     "DayBlock",
     "BLOCKS_SQL",
+    "DAYS_SQL",
     "DATA_VERSION_SQL",
+    "LAST_DAY_SQL",
+    "ROOTS_OF_DAY_SQL",
     "SummaryPlan",
     "summary_plan",
     "day_span",
+    "block_key",
     "build_blocks",
     "series_json",
     "summarize",
@@ -52,59 +56,71 @@ __all__ = [
 
 METRIC_NAMES = tuple(m.name for m in ROLLUP_METRICS)
 DAY = timedelta(days=1)
-_SUMS = tuple(m.name for m in ROLLUP_METRICS if m not in DISTINCT_METRICS)
+_SUMS = tuple((i, m.name) for i, m in enumerate(ROLLUP_METRICS) if m not in DISTINCT_METRICS)
 
 
-def _blocks_select(kind: str, table: str, bucket: str) -> str:
+def _point_sql(bucket: str) -> str:
+    """SQL rendering a row's series point as JSON text (``models.SeriesPoint``): Postgres
+    writes it as it reads the row, so the API never formats a number."""
+    start = f"to_char({quote_ident(bucket)} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+    metrics = " || ',' || ".join(f"'\"{name}\":' || {quote_ident(name)}" for name in METRIC_NAMES)
+    return '\'{"start":"\' || ' + start + ' || \'","metrics":{\' || ' + metrics + " || '}}'"
+
+
+def _blocks_select(kind: str, table: str, bucket: str, by_root: bool) -> str:
     columns = ", ".join(
         [
             *(quote_ident(n) for n in METRIC_NAMES),
+            _point_sql(bucket),
             *(quote_ident(ids_column(m)) for m in DISTINCT_METRICS),
         ]
     )
+    roots = '"root_campaign_id" = ANY($3::bigint[]) AND ' if by_root else ""
     return (
         f"SELECT '{kind}' AS kind, \"root_campaign_id\", {quote_ident(bucket)} AS at, {columns}"  # noqa: S608
-        f' FROM {quote_ident(table)} WHERE "root_campaign_id" = ANY($1::bigint[])'
-        f" AND {quote_ident(bucket)} >= $2 AND {quote_ident(bucket)} < $3"
+        f" FROM {quote_ident(table)} WHERE {roots}"
+        f"{quote_ident(bucket)} >= $1 AND {quote_ident(bucket)} < $2"
     )
 
 
-BLOCKS_SQL = (
-    _blocks_select("h", ROLLUP_HOURLY.name, "hour")
-    + "\nUNION ALL\n"
-    + _blocks_select("d", ROLLUP_DAILY.name, "day")
-)
-"""Every hourly and daily rollup row of roots $1 (bigint[]) in the UTC days [$2, $3):
-kind ('h' or 'd'), root_campaign_id, at, the 8 metrics, the bitmaps."""
+def _blocks_sql(by_root: bool) -> str:
+    return (
+        _blocks_select("h", ROLLUP_HOURLY.name, "hour", by_root)
+        + "\nUNION ALL\n"
+        + _blocks_select("d", ROLLUP_DAILY.name, "day", by_root)
+    )
+
+
+BLOCKS_SQL = _blocks_sql(by_root=True)
+"""Every hourly and daily rollup row of roots $3 (bigint[]) in the UTC days [$1, $2):
+kind ('h' or 'd'), root_campaign_id, at, the 8 metrics, the point (JSON text), the
+bitmaps."""
+DAYS_SQL = _blocks_sql(by_root=False)
+""":data:`BLOCKS_SQL` for every root (the warm-up: a day's rows lie together)."""
 
 DATA_VERSION_SQL = 'SELECT "version", "updated" FROM "dashboard_data_version" WHERE "id" = 1'
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+LAST_DAY_SQL = f'SELECT max("day") FROM {quote_ident(ROLLUP_DAILY.name)}'  # noqa: S608
+ROOTS_OF_DAY_SQL = f'SELECT count(*) FROM {quote_ident(ROLLUP_DAILY.name)} WHERE "day" = $1'  # noqa: S608
+_IDS = 4 + len(METRIC_NAMES)  # where a row's bitmaps start
 
 
 class Bucket:
-    """One rollup row: its UTC start and 8 metrics; the distinct metrics' id sets and its
-    series point as JSON text (``models.SeriesPoint``) are decoded when first used (a
-    series never needs the bitmaps, a summary needs only the buckets it adds up)."""
+    """One rollup row: its UTC start, its 8 metrics (in :data:`METRIC_NAMES` order), its
+    series point as JSON text, and the distinct metrics' id sets, decoded when first used
+    (a series never needs them, a summary needs only the buckets it adds up)."""
 
     def __init__(self, row: Sequence[Any]) -> None:
         self.at: datetime = row[2]
+        self.point: str = row[_IDS - 1]
         self._row = row
 
     @cached_property
-    def metrics(self) -> dict[str, int]:
-        return {name: int(self._row[3 + i]) for i, name in enumerate(METRIC_NAMES)}
+    def metrics(self) -> Sequence[int]:
+        return self._row[3 : _IDS - 1]
 
     @cached_property
     def ids(self) -> tuple[BitMap64, ...]:
-        return tuple(decode_ids(data) for data in self._row[3 + len(METRIC_NAMES) :])
-
-    @cached_property
-    def point(self) -> str:
-        values = ",".join(f'"{name}":{value}' for name, value in self.metrics.items())
-        return f'{{"start":"{_iso(self.at)}","metrics":{{{values}}}}}'
+        return tuple(decode_ids(data) for data in self._row[_IDS:])
 
 
 @dataclass
@@ -116,9 +132,22 @@ class DayBlock:
     hours: list[Bucket] = field(default_factory=list)
     whole: Bucket | None = None
 
+    @cached_property
+    def hour_points(self) -> list[str]:
+        """The points of all its hours (a series over the whole day)."""
+        return [b.point for b in self.hours]
+
 
 def _midnight(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def block_key(root: int, day: datetime) -> tuple[int, int]:
+    """The block cache's key of (root, UTC day): the day by its ordinal (hashing an aware
+    datetime calls its utcoffset; a request looks up 31 blocks)."""
+    return root, day.toordinal()
 
 
 def day_span(start: datetime, end: datetime) -> list[datetime]:
@@ -136,9 +165,15 @@ def build_blocks(
     """{(root, day): block} for every root and day asked (empty blocks included) from
     :data:`BLOCKS_SQL` rows of those days."""
     blocks = {(root, day): DayBlock(day) for root in roots for day in days}
+    midnights: dict[datetime, datetime] = {}  # the roots' rows share their hours
     for row in rows:
         bucket = Bucket(row)
-        block = blocks.setdefault((row[1], _midnight(bucket.at)), DayBlock(_midnight(bucket.at)))
+        day = midnights.get(bucket.at)
+        if day is None:
+            day = midnights[bucket.at] = _midnight(bucket.at)
+        block = blocks.get((row[1], day))
+        if block is None:
+            block = blocks[row[1], day] = DayBlock(day)
         if row[0] == "d":
             block.whole = bucket
         else:
@@ -150,10 +185,15 @@ def build_blocks(
 
 def series_json(blocks: Iterable[DayBlock], start: datetime, end: datetime, grain: Grain) -> str:
     """The points (JSON array text) of the blocks' ``grain`` buckets in [start, end)."""
-    points = []
+    points: list[str] = []
     for block in blocks:
-        buckets = block.hours if grain == "hour" else [block.whole] if block.whole else []
-        points.extend(b.point for b in buckets if start <= b.at < end)
+        if grain == "day":
+            if block.whole is not None and start <= block.day < end:
+                points.append(block.whole.point)
+        elif start <= block.day and block.day + DAY <= end:
+            points.extend(block.hour_points)
+        else:
+            points.extend(b.point for b in block.hours if start <= b.at < end)
     return "[" + ",".join(points) + "]"
 
 
@@ -192,8 +232,8 @@ def summarize(blocks: Iterable[DayBlock], plan: SummaryPlan) -> dict[str, int]:
     for block in blocks:
         for bucket in plan.buckets(block):
             metrics = bucket.metrics
-            for name in _SUMS:
-                totals[name] += metrics[name]
+            for i, name in _SUMS:
+                totals[name] += metrics[i]
             for i, ids in enumerate(bucket.ids):
                 if ids:
                     sets[i].append(ids)

@@ -42,13 +42,22 @@ class DashboardSettings(BaseSettings):
     )
     max_span_days: int = Field(400, ge=1, description="Longest [start, end) a query may span")
     cache_entries: int = Field(
-        4096, ge=0, description="Metric answers kept per process, by data version (0: none)"
+        4096,
+        ge=0,
+        description="Metric answers (and campaign rows) kept per process, by data version (0: none)",
     )
     block_cache_days: int = Field(
         20_000,
         ge=0,
         description="Decoded rollups of (root campaign, UTC day) kept per process (0: none)",
     )
+    warm_days: int = Field(
+        31,
+        ge=0,
+        description="Newest days of rollups read into the block cache at start and after a"
+        " data version change (0: none)",
+    )
+    warm_pause_s: float = Field(10.0, ge=0, description="Least time between two warm-ups")
     max_iterations: int = Field(5_000_000, ge=1, description="Refuse pbkdf2 hashes above this")
     rainforest_url: str | None = Field(None, description="Base URL of the rainforest API")
     rainforest_token: SecretStr | None = None

@@ -3,6 +3,7 @@ data-version cache with ETag/304, child and unknown ids, ISO-8601 times in ops s
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -13,10 +14,13 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from services.aggregator.rollups import rebuild_rollups
+from services.dashboard_api.cache import JoinedRead
+from services.dashboard_api.context import APP_CONTEXT, AppContext
+from services.dashboard_api.rollup_metrics import block_key
 from shared.heartbeat import SERVICE_PREFIX
 from shared.settings import CoreSettings
 from tests.clock import iso_z
-from tests.dashboard_api.conftest import T0, login
+from tests.dashboard_api.conftest import T0, dashboard_settings, login, serve
 from tests.dashboard_api.rainforest_app import RAINFOREST_TOKEN, start_rainforest
 from tests.dashboard_api.test_api import INDEPENDENT_SQL
 
@@ -193,3 +197,73 @@ async def test_one_error_shape_across_both_apis(
         assert body["error"] == {"code": "not_found", "message": "no such route"}
     finally:
         await runner.cleanup()
+
+
+async def _warmed(ctx: AppContext, version: int) -> None:
+    """Until the app's warm-up has read ``version`` (bounded: the warm-up runs in the
+    background of the app)."""
+    for _ in range(500):
+        if ctx.warmer is not None and ctx.warmer.warmed == version:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no warm-up of version {version}")
+
+
+async def test_the_warm_up_reads_the_newest_days_at_start_and_after_a_load(
+    seeded: CoreSettings, warehouse: asyncpg.Pool
+) -> None:
+    client = await serve(seeded, dashboard_settings(warm_days=2, warm_pause_s=0))
+    try:
+        ctx = client.app[APP_CONTEXT]
+        version = await warehouse.fetchval("SELECT version FROM dashboard_data_version")
+        await _warmed(ctx, version)
+        # the newest 2 days with data (T0 and the day after), of every root with data then
+        for root, day in ((10, T0), (10, T0 + DAY), (12, T0), (20, T0)):
+            assert ctx.blocks.get(version, block_key(root, day)) is not None, (root, day)
+        assert ctx.blocks.get(version, block_key(10, T0 - DAY)) is None
+        hours = [b.at for b in ctx.blocks.get(version, block_key(10, T0)).hours]
+        assert hours == [T0, T0 + HOUR, T0 + 2 * HOUR]
+        # a load bumps the version: the first request that reads it starts a new warm-up
+        await rebuild_rollups(warehouse)
+        new = await warehouse.fetchval("SELECT version FROM dashboard_data_version")
+        headers = await login(client, "acme")
+        resp = await client.get("/api/campaigns/10", params=_range(T0, T0 + DAY), headers=headers)
+        assert resp.status == 200 and new != version
+        await _warmed(ctx, new)
+        assert ctx.blocks.get(new, block_key(12, T0)) is not None
+    finally:
+        await client.close()
+
+
+async def _settle() -> None:
+    """Let the started tasks run up to their next wait."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_requests_arriving_together_share_one_version_read_never_an_older_one() -> None:
+    reads: list[asyncio.Future[int]] = []
+
+    async def read() -> int:
+        reads.append(asyncio.get_running_loop().create_future())
+        return await reads[-1]
+
+    joined = JoinedRead(read)
+    first = asyncio.create_task(joined.get())
+    await _settle()
+    # arriving while the first read runs: they wait for the next one, which they share
+    second, third = asyncio.create_task(joined.get()), asyncio.create_task(joined.get())
+    await _settle()
+    assert len(reads) == 1
+    reads[0].set_result(1)
+    assert await first == 1
+    await _settle()
+    assert len(reads) == 2 and not second.done()
+    reads[1].set_exception(OSError("gone"))  # every waiter of a failed read gets its error
+    for waiter in (second, third):
+        with pytest.raises(OSError, match="gone"):
+            await waiter
+    later = asyncio.create_task(joined.get())
+    await _settle()
+    reads[2].set_result(3)
+    assert await later == 3 and len(reads) == 3

@@ -24,8 +24,10 @@ D0 = days_ago(10)
 
 
 def _row(kind: str, at, value: int, ids: list[int]) -> tuple:
+    """A BLOCKS_SQL row (its point as Postgres renders it: see test_api for that)."""
     metrics = [value] * len(METRIC_NAMES)
-    return (kind, 7, at, *metrics, *(encode_ids(ids) for _ in DISTINCT_METRICS))
+    point = json.dumps({"start": iso_z(at), "metrics": dict.fromkeys(METRIC_NAMES, value)})
+    return (kind, 7, at, *metrics, point, *(encode_ids(ids) for _ in DISTINCT_METRICS))
 
 
 def test_summary_plan_takes_whole_days_inside_and_hours_around() -> None:
