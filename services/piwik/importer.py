@@ -253,8 +253,9 @@ class _DayStream:
         self._queues: list[asyncio.Queue[list[str] | None]] = [
             asyncio.Queue() for _ in range(recorders)
         ]
+        self._acks = ledger.Acks(run.clients.warehouse, key, progress.acked_batches)
         self._tasks = [
-            asyncio.create_task(run.record(key, r, self._queues[r], acked))
+            asyncio.create_task(run.record(self._acks, r, self._queues[r], acked))
             for r, acked in enumerate(progress.acked_batches)
         ]
 
@@ -725,10 +726,10 @@ class _Run:
         )
 
     async def record(
-        self, key: FileKey, recorder: int, queue: asyncio.Queue[list[str] | None], acked: int
+        self, acks: ledger.Acks, recorder: int, queue: asyncio.Queue[list[str] | None], acked: int
     ) -> tuple[int, int, str | None]:
         """Send one recorder's batches as they come: (hits sent, tracked, error)."""
-        matomo, pool = self.clients.matomo, self.clients.warehouse
+        matomo = self.clients.matomo
         sent = tracked_total = 0
         while (batch := await queue.get()) is not None:
             if matomo is None:
@@ -740,7 +741,7 @@ class _Run:
             acked += 1
             sent += len(batch)
             tracked_total += tracked
-            await ledger.ack_batch(pool, key, recorder, acked, tracked, invalid)
+            await acks.ack(recorder, acked, tracked, invalid)
         return sent, tracked_total, None
 
     # -- the end of the run --------------------------------------------------------------
