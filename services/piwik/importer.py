@@ -8,7 +8,6 @@ every day that got hits, whatever happened to other files."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -208,10 +207,10 @@ class _Loading:
         await self._task
 
     async def stop(self) -> None:
-        """Stop loading (a no-op once finished): the connection is free again."""
+        """Stop loading (a no-op once finished): the connection is free again (an error
+        of the load was raised by :meth:`finish`, or the import failed before it)."""
         self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await asyncio.gather(self._task, return_exceptions=True)
 
     async def _copy(self) -> None:
         while (item := await self._queue.get()) is not None:
