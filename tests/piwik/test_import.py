@@ -9,6 +9,7 @@ import gzip
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
 
+import aiohttp
 import asyncpg
 from botocore.exceptions import ClientError
 
@@ -297,11 +298,13 @@ async def test_retries_ride_out_500s_and_visitor_order_holds(
     settings: PiwikSettings,
     matomo: tuple[FakeMatomo, str],
 ) -> None:
-    fake, _ = matomo
+    fake, url = matomo
     await _seed_shop(clients, settings, count=600)
     fake.fail_next = 1  # one 500, retried
     report = await import_day(clients, settings, _site(settings), DAY)
     assert report.ok and fake.fail_next == 0
+    async with aiohttp.ClientSession() as session, session.get(f"{url}/_fake/count") as answer:
+        assert await answer.json() == {"hits": 600, "bulk_requests": fake.bulk_requests}
     per_visitor: dict[tuple[str, str], list[str]] = defaultdict(list)
     for hit in fake.hits:
         per_visitor[(hit["cip"], hit["ua"])].append(hit["cdt"])
