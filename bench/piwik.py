@@ -75,6 +75,40 @@ def _start(argv: list[str], url: str) -> subprocess.Popen:
     raise RuntimeError(f"{argv[2]} did not start")
 
 
+def _process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used; 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _family() -> list[int]:
+    """The bench's process and its children (parsing processes, the fake Matomo, moto)."""
+    me = os.getpid()
+    pids = [me]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    if int(stat.read().rpartition(")")[2].split()[1]) == me:
+                        pids.append(int(entry))
+            except OSError:
+                continue
+    return pids
+
+
+async def _cpu_s(pool) -> float:
+    """CPU seconds used so far by the bench, its children and the warehouse's Postgres
+    backends (read from /proc: they run on this machine)."""
+    backends = await pool.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+    )
+    return sum(_process_cpu_s(pid) for pid in [*_family(), *(r["pid"] for r in backends)])
+
+
 def _fake(base: str, path: str, body: bytes | None = None) -> dict:
     request = urllib.request.Request(base + path, data=body, method="POST" if body else "GET")
     with urllib.request.urlopen(request, timeout=120) as response:
@@ -118,7 +152,7 @@ def reference(
     seconds = time.monotonic() - started
     if done.returncode != 0:
         raise RuntimeError(f"import_logs.py failed: {done.stderr[-500:]}")
-    hits = 0 if dry_run else len(_fake(matomo, "/_fake/hits")["hits"])
+    hits = 0 if dry_run else _fake(matomo, "/_fake/count")["hits"]
     return seconds, hits
 
 
@@ -187,15 +221,19 @@ async def run(args: argparse.Namespace) -> str:
             await clients.s3.put_object(Bucket=settings.pull_bucket, Key=KEY, Body=body)
             figures["baseline_s"], counted = await baseline(clients, settings.pull_bucket)
             assert counted == args.lines, counted
-            started = time.monotonic()
+            cpu, started = await _cpu_s(clients.warehouse), time.monotonic()
             dry = await import_day(clients, settings, site, DAY.date(), dry_run=True)
             figures["dry_run_s"] = time.monotonic() - started
-            started = time.monotonic()
+            figures["dry_run_cpu"] = await _cpu_s(clients.warehouse) - cpu
+            figures["dry_run_load"] = os.getloadavg()[0]
+            cpu, started = await _cpu_s(clients.warehouse), time.monotonic()
             full = await import_day(clients, settings, site, DAY.date())
             figures["import_s"] = time.monotonic() - started
+            figures["import_cpu"] = await _cpu_s(clients.warehouse) - cpu
+            figures["import_load"] = os.getloadavg()[0]
         assert dry.ok and full.ok and full.count("sent") == full.count("hits"), full.line()
         hits = full.count("hits")
-        assert len(_fake(matomo_url, "/_fake/hits")["hits"]) == hits
+        assert _fake(matomo_url, "/_fake/count")["hits"] == hits
         if args.reference:
             figures["ref_dry_run_s"], _ = reference(args, matomo_url, log_path, dry_run=True)
             figures["ref_import_s"], ref_hits = reference(args, matomo_url, log_path, dry_run=False)
@@ -214,19 +252,25 @@ def report(lines: int, hits: int, figures: dict[str, float]) -> str:
     base, dry, full = figures["baseline_s"], figures["dry_run_s"], figures["import_s"]
     rates = {name: lines / seconds for name, seconds in figures.items() if name.endswith("_s")}
     print(f"(a) baseline S3 + gunzip:   {base:6.2f}s  {rates['baseline_s']:12,.0f} lines/s")
+    cpu_us = {phase: figures[f"{phase}_cpu"] / lines * 1e6 for phase in ("dry_run", "import")}
     print(
         f"(b) forklift dry-run:       {dry:6.2f}s  {rates['dry_run_s']:12,.0f} lines/s"
-        f"  (goal >= 100,000 lines/s)"
+        f"  (goal >= 100,000 lines/s); {cpu_us['dry_run']:.1f} us CPU a line,"
+        f" load average {figures['dry_run_load']:.1f}"
     )
     print(
         f"(c) forklift full import:   {full:6.2f}s  {rates['import_s']:12,.0f} lines/s"
-        f"  (goal >= 60,000 lines/s), {hits:,} hits"
+        f"  (goal >= 60,000 lines/s), {hits:,} hits; {cpu_us['import']:.1f} us CPU a line"
+        f" (with the fake Matomo and Postgres), load average {figures['import_load']:.1f}"
     )
     result = (
         f"RESULT piwik lines={lines} hits={hits} baseline_s={base:.2f} dry_run_s={dry:.2f}"
         f" import_s={full:.2f} dry_run_lines_per_s={rates['dry_run_s']:.0f}"
         f" import_lines_per_s={rates['import_s']:.0f}"
         f" dry_run_over_baseline={dry / base:.1f} import_over_baseline={full / base:.1f}"
+        f" dry_run_cpu_us_per_line={cpu_us['dry_run']:.1f}"
+        f" import_cpu_us_per_line={cpu_us['import']:.1f}"
+        f" load_dry_run={figures['dry_run_load']:.1f} load_import={figures['import_load']:.1f}"
     )
     if "ref_import_s" in figures:
         ref_dry, ref_full = figures["ref_dry_run_s"], figures["ref_import_s"]

@@ -29,7 +29,8 @@ async def open_clients(core: CoreSettings, settings: PiwikSettings) -> AsyncIter
         pool = await create_pool(
             core.warehouse_dsn or "",
             name="warehouse",
-            # one per recorder, the file's advisory lock, the final load transaction
+            # the ledger writes (a day's acknowledgements go together), the file's advisory
+            # lock, the load transaction
             max_size=settings.recorders + 2,
             command_timeout_s=core.db_command_timeout_s,
         )

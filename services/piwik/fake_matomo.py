@@ -4,8 +4,9 @@ strings or as parameter objects, as Matomo accepts both), the reporting API
 (``index.php`` or ``/``: ``SitesManager.getSiteFromId`` with each site's main URL,
 ``VisitsSummary.get`` computed from the recorded hits,
 ``CoreAdminHome.invalidateArchivedReports``), and fault injection (HTTP 500s, slow answers)
-through :class:`FakeMatomo` or ``POST /_fake/faults`` (``GET /_fake/hits`` lists the hits, ``POST /_fake/reset``
-forgets them). Matomo's own ``import_logs.py`` runs
+through :class:`FakeMatomo` or ``POST /_fake/faults`` (``GET /_fake/hits`` lists the hits,
+``GET /_fake/count`` counts them and the bulk requests, ``POST /_fake/reset`` forgets
+them). Matomo's own ``import_logs.py`` runs
 against it unchanged, so the hits it sends can be compared with forklift's.
 
 Run: ``python -m services.piwik.fake_matomo --host 127.0.0.1 --port 8090 --token T
@@ -201,6 +202,11 @@ async def _recorded(request: web.Request) -> web.Response:
     return web.json_response({"hits": request.app[FAKE].hits})
 
 
+async def _count(request: web.Request) -> web.Response:
+    fake = request.app[FAKE]
+    return web.json_response({"hits": len(fake.raw_requests), "bulk_requests": fake.bulk_requests})
+
+
 async def _reset(request: web.Request) -> web.Response:
     fake = request.app[FAKE]
     fake.raw_requests.clear()
@@ -224,6 +230,7 @@ def create_app(fake: FakeMatomo) -> web.Application:
     app.router.add_route("*", "/index.php", _api)
     app.router.add_post("/_fake/faults", _faults)
     app.router.add_get("/_fake/hits", _recorded)
+    app.router.add_get("/_fake/count", _count)
     app.router.add_post("/_fake/reset", _reset)
     return app
 

@@ -182,6 +182,48 @@ async def _copy_source(rows: list[bytes]) -> AsyncIterator[bytes]:
         yield chunk
 
 
+class _Loading:
+    """A file's ``web_hits`` rows COPY'd on the load transaction's connection as its
+    chunks are parsed, in file order, by one task: each day's rows of the file from an
+    earlier run deleted before its first new ones (a re-import replaces them)."""
+
+    def __init__(self, run: _Run, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+        self._run = run
+        self._cleared: set[date] = set()
+        self._queue: asyncio.Queue[tuple[FileKey, list[bytes]] | None] = asyncio.Queue()
+        self._task = asyncio.create_task(self._copy())
+
+    def add(self, key: FileKey, rows: list[bytes]) -> None:
+        """Load ``rows`` (COPY text) of ``key``'s day."""
+        self._queue.put_nowait((key, rows))
+
+    async def finish(self, keys: list[FileKey]) -> None:
+        """Wait until every row added is loaded (the old rows of ``keys``' days deleted
+        even when they got no new ones)."""
+        for key in keys:
+            self.add(key, [])
+        self._queue.put_nowait(None)
+        await self._task
+
+    async def stop(self) -> None:
+        """Stop loading (a no-op once finished): the connection is free again (an error
+        of the load was raised by :meth:`finish`, or the import failed before it)."""
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _copy(self) -> None:
+        while (item := await self._queue.get()) is not None:
+            key, rows = item
+            if key.day not in self._cleared:
+                self._cleared.add(key.day)
+                await self._run._delete_rows(self.conn, key)
+            if rows:
+                await self.conn.copy_to_table(
+                    "web_hits", source=_copy_source(rows), columns=WEB_HITS_COLUMNS, format="text"
+                )
+
+
 @dataclass
 class _Day:
     """A day of a file being sent: its ledger row, hits, counts, report and senders."""
@@ -210,8 +252,9 @@ class _DayStream:
         self._queues: list[asyncio.Queue[list[str] | None]] = [
             asyncio.Queue() for _ in range(recorders)
         ]
+        self._acks = ledger.Acks(run.clients.warehouse, key, progress.acked_batches)
         self._tasks = [
-            asyncio.create_task(run.record(key, r, self._queues[r], acked))
+            asyncio.create_task(run.record(self._acks, r, self._queues[r], acked))
             for r, acked in enumerate(progress.acked_batches)
         ]
 
@@ -424,8 +467,7 @@ class _Run:
         try:
             if content is None:
                 content = await self._content(obj.key, await source.read())
-            lines = content.lines
-            spec = detect(obj.key, site.log_format, lines)
+            spec = detect(obj.key, site.log_format, content.lines)
         except BadLogFile as e:
             return await self._failed(obj, wanted, str(e))
         except (BadPath, ClientError) as e:  # gone or unreadable since it was listed
@@ -449,12 +491,58 @@ class _Run:
             dry_run=self.dry_run,
         )
         read = time.monotonic()
+        async with self._loading() as loading:
+            touched, sending = await self._parse_and_deliver(
+                source, plan, content, wanted, resumable, loading, read - started
+            )
+        for day in sending:
+            if day.report.status == "done":
+                log.info(
+                    "piwik.file.done",
+                    site=site.name,
+                    key=day.key.s3_key,
+                    day=str(day.key.day),
+                    **day.counts,
+                )
+        return touched
+
+    @asynccontextmanager
+    async def _loading(self) -> AsyncIterator[_Loading | None]:
+        """The transaction that loads a file's ``web_hits`` rows and marks its days done,
+        on a connection of its own: committed when the block ends, rolled back when it
+        raises. None for a dry run."""
+        if self.dry_run:
+            yield None
+            return
+        async with self.clients.warehouse.acquire() as conn, conn.transaction():
+            loading = _Loading(self, conn)
+            try:
+                yield loading
+            finally:
+                await loading.stop()
+
+    async def _parse_and_deliver(
+        self,
+        source: _Source,
+        plan: ChunkPlan,
+        content: _Content,
+        wanted: list[date] | None,
+        resumable: dict[date, ledger.Progress],
+        loading: _Loading | None,
+        read_s: float,
+    ) -> tuple[list[date], list[_Day]]:
+        """Parse the file (sending and loading its days as it goes, unless a dry run) and
+        report it: (the days it touched, the days sent)."""
+        obj, site = source.obj, self.site
+        started = time.monotonic()
         streams: dict[int, _DayStream] = {}
         try:
-            if self.dry_run:
-                parsed = await parse_file(plan, lines, self.clients.executor)
+            if loading is None:
+                parsed = await parse_file(plan, content.lines, self.clients.executor)
             else:
-                parsed = await self._parse_and_send(plan, lines, obj, resumable, streams)
+                parsed = await self._parse_and_send(
+                    plan, content.lines, obj, resumable, streams, loading
+                )
         except BaseException:
             for stream in streams.values():
                 stream.cancel()
@@ -463,15 +551,15 @@ class _Run:
             "piwik.file.parsed",
             site=site.name,
             key=obj.key,
-            format=spec.name,
+            format=plan.log_format.name,
             lines=parsed.lines,
             days=len(parsed.days),
-            read_s=round(read - started, 3),
-            parse_s=round(time.monotonic() - read, 3),
+            read_s=round(read_s, 3),
+            parse_s=round(time.monotonic() - started, 3),
         )
         raw, text = content.raw, content.text
-        del content, lines
-        if not self.dry_run:
+        content.lines = []  # parsed: free them
+        if loading is not None:
             span = DaySpan(
                 date.fromordinal(min(parsed.days)) if parsed.days else None,
                 date.fromordinal(max(parsed.days)) if parsed.days else None,
@@ -480,11 +568,10 @@ class _Run:
             await store_span(self.clients.warehouse, site.name, obj.key, obj.etag, span)
         if not parsed.days:
             if parsed.undated.bad_lines:
-                error = (
-                    f"{obj.key}: no line is in the {_format_name(site.log_format.name, spec.name)}"
-                )
-                return await self._failed(obj, wanted, error, parsed.undated)
-            return []  # no line with a time: nothing to import
+                name = _format_name(site.log_format.name, plan.log_format.name)
+                error = f"{obj.key}: no line is in the {name}"
+                return await self._failed(obj, wanted, error, parsed.undated), []
+            return [], []  # no line with a time: nothing to import
         shares = _shares(parsed.days, obj.size_bytes)
         touched: list[date] = []
         sending: list[_Day] = []
@@ -506,12 +593,12 @@ class _Run:
             skipped = sum(part.skipped.values())
             report = FileReport(obj.key, "dry-run", part.lines, part.hits, part.bad_lines, skipped)
             self.report(day).files.append(report)
-            if not self.dry_run:
+            if loading is not None:
                 stream = streams[ordinal]
                 sending.append(_Day(stream.key, part, counts, report, stream))
-        if sending:
-            await self._deliver(source, raw, text, sending)
-        return touched
+        if sending and loading is not None:
+            await self._deliver(source, raw, text, sending, loading)
+        return touched, sending
 
     async def _parse_and_send(
         self,
@@ -520,9 +607,11 @@ class _Run:
         obj: LogObject,
         resumable: dict[date, ledger.Progress],
         streams: dict[int, _DayStream],
+        loading: _Loading,
     ) -> FileParse:
-        """Parse the file in chunks and send each day's hits as its chunks come (in file
-        order), so Matomo works while the file is still being parsed."""
+        """Parse the file in chunks and, as each chunk comes (in file order), send its
+        days' hits and load their rows: Matomo and Postgres work while the file is still
+        being parsed."""
         merging = Merging()
         async for result in parse_chunks(plan, lines, self.clients.executor):
             for ordinal, part in result.days.items():
@@ -535,68 +624,58 @@ class _Run:
                     progress = await self._progress(key, resumable.get(day), obj.size_bytes)
                     stream = streams[ordinal] = _DayStream(self, key, progress)
                 stream.feed(part.requests)
+                loading.add(stream.key, part.rows)
                 part.requests = [[] for _ in part.requests]  # sent by the stream
+                part.rows = []  # loaded
             merging.add(result)
         for stream in streams.values():
             stream.close()
         return merging.result()
 
-    async def _deliver(self, source: _Source, raw: bytes, text: bytes, days: list[_Day]) -> None:
-        """Send each day's hits while its web_hits rows are loaded (in a transaction that
-        commits only the days whose every hit Matomo acknowledged, marking them done)
-        and the file is archived: Matomo, Postgres and S3 work at the same time."""
-        site, settings, pool = self.site, self.settings, self.clients.warehouse
+    async def _deliver(
+        self, source: _Source, raw: bytes, text: bytes, days: list[_Day], loading: _Loading
+    ) -> None:
+        """Wait for each day's hits to be sent and its rows loaded (the days whose every
+        hit Matomo acknowledged are marked done, the others' rows taken out again) while
+        the file is archived: Matomo, Postgres and S3 work at the same time."""
+        settings = self.settings
         archiving = None
         archived = None
         if source.archived:
             first_day = min(d.key.day for d in days)
-            archived = archive_key(settings.archive_prefix, site.name, first_day, source.obj.key)
+            archived = archive_key(
+                settings.archive_prefix, self.site.name, first_day, source.obj.key
+            )
             archiving = asyncio.create_task(
                 archive(self.clients.s3, settings.push_bucket, archived, raw, text)
             )
-        async with pool.acquire() as conn:
-            transaction = conn.transaction()
-            await transaction.start()
-            loading = asyncio.create_task(self._load(conn, days))
-            try:
-                for day in days:
-                    await self._send_day(day)
-                await loading
-                for day in days:
-                    if day.report.status == "partial":
-                        await self._delete_rows(conn, day.key)
-                        continue
-                    await ledger.finish_file(
-                        conn,
-                        day.key,
-                        "done",
-                        bad_samples=day.part.samples,
-                        archive_key=archived,
-                        first_hit=day.part.first,
-                        last_hit=day.part.last,
-                        **day.counts,
-                    )
-                if archiving is not None:
-                    await archiving
-                await transaction.commit()
-            except BaseException:
-                for task in (loading, archiving):
-                    if task is not None and not task.done():
-                        task.cancel()
-                await transaction.rollback()
-                for day in days:
-                    if day.report.status == "done":
-                        day.report.status, day.report.error = "partial", "not loaded: interrupted"
-                raise
-        for day in days:
-            if day.report.status == "done":
-                log.info(
-                    "piwik.file.done",
-                    site=site.name,
-                    key=day.key.s3_key,
-                    day=str(day.key.day),
+        try:
+            for day in days:
+                await self._send_day(day)
+            await loading.finish([day.key for day in days])
+            for day in days:
+                if day.report.status == "partial":
+                    await self._delete_rows(loading.conn, day.key)
+                    continue
+                await ledger.finish_file(
+                    loading.conn,
+                    day.key,
+                    "done",
+                    bad_samples=day.part.samples,
+                    archive_key=archived,
+                    first_hit=day.part.first,
+                    last_hit=day.part.last,
                     **day.counts,
                 )
+            if archiving is not None:
+                await archiving
+        except BaseException:
+            if archiving is not None and not archiving.done():
+                archiving.cancel()
+            for day in days:
+                if day.report.status == "done":
+                    day.report.status, day.report.error = "partial", "not loaded: interrupted"
+            raise
 
     async def _delete_rows(self, conn: asyncpg.Connection, key: FileKey) -> None:
         start, end = day_bounds_utc(key.day, self.site.timezone)
@@ -608,18 +687,6 @@ class _Run:
             start,
             end,
         )
-
-    async def _load(self, conn: asyncpg.Connection, days: list[_Day]) -> None:
-        """Replace the file's web_hits rows of each day (idempotent), by COPY."""
-        for day in days:
-            await self._delete_rows(conn, day.key)
-            if day.part.rows:
-                await conn.copy_to_table(
-                    "web_hits",
-                    source=_copy_source(day.part.rows),
-                    columns=WEB_HITS_COLUMNS,
-                    format="text",
-                )
 
     async def _send_day(self, day: _Day) -> None:
         report = day.report
@@ -658,10 +725,10 @@ class _Run:
         )
 
     async def record(
-        self, key: FileKey, recorder: int, queue: asyncio.Queue[list[str] | None], acked: int
+        self, acks: ledger.Acks, recorder: int, queue: asyncio.Queue[list[str] | None], acked: int
     ) -> tuple[int, int, str | None]:
         """Send one recorder's batches as they come: (hits sent, tracked, error)."""
-        matomo, pool = self.clients.matomo, self.clients.warehouse
+        matomo = self.clients.matomo
         sent = tracked_total = 0
         while (batch := await queue.get()) is not None:
             if matomo is None:
@@ -673,7 +740,7 @@ class _Run:
             acked += 1
             sent += len(batch)
             tracked_total += tracked
-            await ledger.ack_batch(pool, key, recorder, acked, tracked, invalid)
+            await acks.ack(recorder, acked, tracked, invalid)
         return sent, tracked_total, None
 
     # -- the end of the run --------------------------------------------------------------

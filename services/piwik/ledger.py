@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -17,7 +18,7 @@ __all__ = [
     "load_file",
     "start_file",
     "resume_file",
-    "ack_batch",
+    "Acks",
     "finish_file",
 ]
 
@@ -94,19 +95,64 @@ async def resume_file(pool: asyncpg.Pool, key: FileKey, run_id: str) -> None:
     )
 
 
-async def ack_batch(
-    pool: asyncpg.Pool, key: FileKey, recorder: int, acked: int, tracked: int, invalid: int
-) -> None:
-    """Record that recorder ``recorder`` had its first ``acked`` batches acknowledged."""
-    await pool.execute(
-        "UPDATE piwik_ledger SET acked_batches[$5] = $6, tracked = tracked + $7,"
-        " invalid = invalid + $8, updated_at = now() WHERE site = $1 AND day = $2 AND s3_key = $3 AND etag = $4",
-        *key.args(),
-        recorder + 1,
-        acked,
-        tracked,
-        invalid,
-    )
+class Acks:
+    """The acknowledged batches of one file's day: the acknowledgements that come while an
+    UPDATE runs are written together by the next (one commit for the recorders, not one
+    each), and each recorder waits until its own is written before it sends its next
+    batch, so the ledger never lags behind more than the batches in flight."""
+
+    def __init__(self, pool: asyncpg.Pool, key: FileKey, acked_batches: list[int]) -> None:
+        self._pool = pool
+        self._key = key
+        self._acked = list(acked_batches)
+        self._tracked = self._invalid = 0  # not written yet
+        self._waiting: list[asyncio.Future[None]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def ack(self, recorder: int, acked: int, tracked: int, invalid: int) -> None:
+        """Record that recorder ``recorder`` had its first ``acked`` batches acknowledged,
+        ``tracked`` and ``invalid`` hits more; returns once written."""
+        self._acked[recorder] = acked
+        self._tracked += tracked
+        self._invalid += invalid
+        written = asyncio.get_running_loop().create_future()
+        self._waiting.append(written)
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write())
+        await written
+
+    async def _write(self) -> None:
+        waiting: list[asyncio.Future[None]] = []
+        try:
+            while self._waiting:
+                waiting, self._waiting = self._waiting, []
+                tracked, invalid = self._tracked, self._invalid
+                self._tracked = self._invalid = 0
+                await self._pool.execute(
+                    "UPDATE piwik_ledger SET acked_batches = $5, tracked = tracked + $6,"
+                    " invalid = invalid + $7, updated_at = now()"
+                    " WHERE site = $1 AND day = $2 AND s3_key = $3 AND etag = $4",
+                    *self._key.args(),
+                    self._acked,
+                    tracked,
+                    invalid,
+                )
+                for written in waiting:
+                    if not written.done():
+                        written.set_result(None)
+        except BaseException as e:  # every recorder waiting gets the error
+            for written in [*waiting, *self._waiting]:
+                if written.done():
+                    continue
+                if isinstance(e, asyncio.CancelledError):
+                    written.cancel()
+                else:
+                    written.set_exception(e)
+            self._waiting = []
+            if not isinstance(e, Exception):
+                raise
+        finally:
+            self._writer = None
 
 
 async def finish_file(

@@ -32,7 +32,7 @@ __all__ = [
     "parse_file",
 ]
 
-CHUNK_LINES = 50_000
+CHUNK_LINES = 10_000
 DETECT_LINES = 1000
 
 

@@ -4,16 +4,19 @@ next to good ones, stats per log day, resume and its duplicate bound, faults."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
 
+import aiohttp
 import asyncpg
 from botocore.exceptions import ClientError
 
-from services.piwik import importer
+from services.piwik import importer, ledger
 from services.piwik.fake_matomo import FakeMatomo
 from services.piwik.importer import Clients, import_day, import_days
+from services.piwik.ledger import FileKey
 from services.piwik.samples import combined_lines, w3c_lines
 from services.piwik.settings import PiwikSettings
 from services.piwik.sites import Site, load_sites
@@ -295,11 +298,13 @@ async def test_retries_ride_out_500s_and_visitor_order_holds(
     settings: PiwikSettings,
     matomo: tuple[FakeMatomo, str],
 ) -> None:
-    fake, _ = matomo
+    fake, url = matomo
     await _seed_shop(clients, settings, count=600)
     fake.fail_next = 1  # one 500, retried
     report = await import_day(clients, settings, _site(settings), DAY)
     assert report.ok and fake.fail_next == 0
+    async with aiohttp.ClientSession() as session, session.get(f"{url}/_fake/count") as answer:
+        assert await answer.json() == {"hits": 600, "bulk_requests": fake.bulk_requests}
     per_visitor: dict[tuple[str, str], list[str]] = defaultdict(list)
     for hit in fake.hits:
         per_visitor[(hit["cip"], hit["ua"])].append(hit["cdt"])
@@ -372,3 +377,36 @@ async def test_a_file_gone_since_the_listing_fails_alone(
     ]
     assert "shop/access.log-b: cannot read" in report.files[1].error
     assert len(matomo[0].hits) == 30 and matomo[0].invalidations == [("2", "2026-11-20")]
+
+
+class _CountingPool:
+    """A pool whose ``execute`` calls are counted (and can be made to fail)."""
+
+    def __init__(self, pool: asyncpg.Pool, error: Exception | None = None) -> None:
+        self.pool, self.error, self.executes = pool, error, 0
+
+    async def execute(self, *args: object) -> str:
+        self.executes += 1
+        if self.error is not None:
+            raise self.error
+        return await self.pool.execute(*args)
+
+
+async def test_acknowledgements_that_come_together_are_written_in_one_update(
+    warehouse: asyncpg.Pool,
+) -> None:
+    key = FileKey("shop.example.com", DAY, "shop/access.log.gz", "etag")
+    await ledger.start_file(warehouse, key, "run", 4, 10, 100)
+    counting = _CountingPool(warehouse)
+    acks = ledger.Acks(counting, key, [0, 0, 0, 0])  # type: ignore[arg-type]
+    await asyncio.gather(*(acks.ack(r, 1, 10, r) for r in range(4)))
+    await acks.ack(2, 2, 5, 0)
+    row = await warehouse.fetchrow("SELECT acked_batches, tracked, invalid FROM piwik_ledger")
+    assert (row["acked_batches"], row["tracked"], row["invalid"]) == ([1, 1, 2, 1], 45, 6)
+    assert counting.executes == 2  # the four that came together, then the fifth
+
+    failing = ledger.Acks(_CountingPool(warehouse, OSError("down")), key, [1, 1, 2, 1])  # type: ignore[arg-type]
+    results = await asyncio.gather(
+        *(failing.ack(r, 3, 1, 0) for r in range(2)), return_exceptions=True
+    )
+    assert [type(r) for r in results] == [OSError, OSError]  # each recorder is told
