@@ -310,6 +310,11 @@ async def main(args: argparse.Namespace) -> None:
                 f"moved_users={sharded['moved_users']} ({sharded['user_moves']} moves) "
                 f"takeover={sharded['takeover_s']:.1f}s poller_p99={sharded['lateness_p99_ms']:.0f}ms"
             )
+            for name in ("double_polls_after_kill_s", "gaps_over_bound_after_kill_s"):
+                if sharded[name]:  # where they happened: kill at 0, restart as printed
+                    times = sharded[name]
+                    print(f"  {name}: {times[:5]}...{times[-5:]} ({len(times)}; restarted at "
+                          f"{sharded['restarted_after_kill_s']})")  # fmt: skip
         await redis.flushdb()
     finally:
         await redis.aclose()
