@@ -35,16 +35,18 @@ from typing import Any
 import aiohttp
 from redis.exceptions import RedisError
 
-from services.rainforest.adapters import Gateway, fetch_reading
+from services.rainforest.adapters import Gateway, fetch_reading, relay_client
 from services.rainforest.errors import BadCredentials, PollerConfigError, RainforestError
 from services.rainforest.logfiles import LogWriter
 from services.rainforest.membership import Lease, Membership
 from services.rainforest.ownership import owned_shards, shard_of
 from services.rainforest.readings import get_wait_time
 from services.rainforest.recorder import Recorder
+from services.rainforest.relay import RelayClient
 from services.rainforest.schedule import LastPoll, first_poll_times
 from services.rainforest.settings import RainforestSettings
 from services.rainforest.users import UserStore
+from services.rainforest.wakeups import Wakeups
 from shared.heartbeat import Heartbeat
 from shared.logging import get_logger
 from shared.settings import CoreSettings
@@ -60,6 +62,7 @@ __all__ = [
 log = get_logger("forklift.rainforest.poller")
 
 STATS_WINDOW_S = 60.0
+WAKEUP_TICK_S = 0.02  # polls due within this long start together
 # An early beat comes this long after a member's expiry: its leases expire a few ms after its
 # membership (the same script sets both, the leases last)
 EXPIRY_MARGIN_S = 0.05
@@ -110,6 +113,7 @@ class Poller:
         store: UserStore,
         recorder: Recorder,
         session: aiohttp.ClientSession,
+        relay: RelayClient,
         heartbeat: Heartbeat | None = None,
         member: str | None = None,
     ) -> None:
@@ -117,6 +121,7 @@ class Poller:
         self.store = store
         self.recorder = recorder
         self.session = session
+        self.relay = relay
         self.heartbeat = heartbeat
         self.member = member or settings.poller_id or default_poller_id()
         self.membership = Membership(
@@ -131,6 +136,7 @@ class Poller:
         self.lateness: deque[tuple[float, float]] = deque(maxlen=250_000)
         self.polls: defaultdict[str, deque[float]] = defaultdict(lambda: deque(maxlen=20))
         self._semaphore = asyncio.Semaphore(settings.concurrency)
+        self._wakeups = Wakeups(WAKEUP_TICK_S)
         self._users: dict[str, _User] = {}
         self._by_shard: defaultdict[int, dict[str, _User]] = defaultdict(dict)
         self._directory: dict[int, list[str]] = {}
@@ -434,7 +440,7 @@ class Poller:
         that first poll is against its due time)."""
         loop = asyncio.get_running_loop()
         due = start_at - late_by
-        await asyncio.sleep(max(0.0, start_at - loop.time()))
+        await self._wakeups.at(start_at)
         failures = 0
         while True:
             async with self._semaphore:
@@ -454,7 +460,7 @@ class Poller:
             )
             # due an interval after this start: an overrun poll makes the next one late
             due = started + interval
-            await asyncio.sleep(get_wait_time(started, loop.time(), interval))
+            await self._wakeups.at(loop.time() + get_wait_time(started, loop.time(), interval))
 
     async def _poll(self, user: _User, gateway: Gateway, late_s: float, failures: int) -> int:
         """One poll; returns the consecutive failures after it (-1: bad credentials, stop)."""
@@ -468,7 +474,7 @@ class Poller:
         try:
             reading = await fetch_reading(
                 self.session,
-                settings.relay_url,
+                self.relay,
                 gateway,
                 settings.request_timeout_s,
                 settings.networks,
@@ -556,6 +562,7 @@ class Poller:
         for lease in self.leases.values():
             lease.draining = True
         await self._stop_users(list(self._users.values()))
+        self._wakeups.close()
         try:
             await self.recorder.flush(written=True)
         finally:
@@ -580,12 +587,16 @@ async def running_poller(
     *,
     writer: LogWriter | None = None,
     member: str | None = None,
+    relay: RelayClient | None = None,
 ) -> AsyncIterator[Poller]:
     """A started poller (and its recorder) writing under the configured log folder (or through
-    ``writer``); on exit it leaves the membership gracefully and flushes what is left."""
+    ``writer``), requesting the relay through ``relay`` (default: its own client); on exit it
+    leaves the membership gracefully and flushes what is left."""
     writer = writer or LogWriter(settings.logs_path(core))
     recorder = Recorder(store, writer, settings.flush_interval_s, {}, heartbeat)
-    poller = Poller(settings, store, recorder, session, heartbeat, member)
+    own_relay = relay is None
+    relay = relay or relay_client(settings.relay_url, settings.concurrency)
+    poller = Poller(settings, store, recorder, session, relay, heartbeat, member)
     recorder.start()
     poller.start()
     try:
@@ -595,3 +606,5 @@ async def running_poller(
             await poller.stop()
         finally:
             await recorder.close()
+            if own_relay:
+                relay.close()
