@@ -7,13 +7,16 @@ each other, and a lease per shard makes sure two of them never poll one user at 
 poller polls a user only while its lease on the user's shard is valid by its own clock, which
 ends before Redis can give the lease to anyone else. A shard handed over is drained first (no
 new polls, in-flight polls finish, their readings flushed), then released; the next owner
-starts each user a period after its last poll (``polled_at`` in the user record), or at once,
-spread over one beat, if that is already past. A crashed poller's leases expire after
-``lease_ttl_s``; the others take its shards within a beat after that, so no user goes longer
-than poll period + heartbeat timeout without a poll.
+starts each user a period after its last poll (``polled_at`` in the user record). A crashed
+poller's leases expire after ``lease_ttl_s``; the others see its membership run out in their
+beats and beat again just after it, take its shards and start its users as ``schedule``
+says (half a period later than a handed-over user, the overdue ones caught up oldest first
+within their deadlines), so no user goes longer than poll period + heartbeat timeout without
+a poll.
 
-Within a poller: one asyncio task per user, first polls spread over the period, at most
-``concurrency`` requests in flight, a timeout per request. State per user: ``ok`` (polling every
+Within a poller: one asyncio task per user waiting on one shared ticker (``wakeups``), first
+polls spread over the period, at most ``concurrency`` requests in flight, a timeout per
+request; relay requests go through the poller's own HTTP client (``relay``). State per user: ``ok`` (polling every
 period), ``backoff`` (timeouts, 5xx, garbage: the wait doubles per failure up to
 ``backoff_cap_s``), ``auth_failed`` (not polled until the user record changes). Users are
 reloaded when ``rainforest:version`` changes (checked every beat).
