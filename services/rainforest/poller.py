@@ -608,6 +608,9 @@ async def running_poller(
         try:
             await poller.stop()
         finally:
-            await recorder.close()
-            if own_relay:
-                relay.close()
+            try:
+                await recorder.close()
+            finally:
+                writer.close_files()
+                if own_relay:
+                    relay.close()
