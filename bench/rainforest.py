@@ -45,7 +45,7 @@ from redis.asyncio import Redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from services.rainforest.adapters import RELAY_COMMAND  # noqa: E402
+from services.rainforest.adapters import RELAY_COMMAND, relay_client  # noqa: E402
 from services.rainforest.membership import read_leases, read_members  # noqa: E402
 from services.rainforest.ownership import shard_of  # noqa: E402
 from services.rainforest.poller import percentile, running_poller  # noqa: E402
@@ -85,8 +85,31 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def baseline(url: str, requests: int, concurrency: int) -> tuple[float, float]:
-    """CPU seconds per bare relay request (no parsing, no logging) and requests per second
-    (the simulator's capacity: above it no poller can keep up)."""
+    """CPU seconds per bare relay request through the poller's own client (kept-alive
+    connections, the request built once per user as the poller does; no parsing, no logging)
+    and requests per second (the simulator's capacity: above it no poller can keep up)."""
+    semaphore = asyncio.Semaphore(concurrency)
+    relay = relay_client(url, concurrency)
+    built = [
+        relay.request(dict(zip(("Cloud-ID", "User", "Password"), device_credentials(i), strict=True)),
+                      RELAY_COMMAND.encode())
+        for i in range(requests)
+    ]  # fmt: skip
+
+    async def one(index: int) -> None:
+        async with semaphore:
+            await relay.post(built[index], 5.0)
+
+    cpu, wall = time.process_time(), time.monotonic()
+    await asyncio.gather(*(one(i) for i in range(requests)))
+    cpu_s, wall_s = time.process_time() - cpu, time.monotonic() - wall
+    relay.close()
+    return cpu_s / requests, requests / wall_s
+
+
+async def baseline_aiohttp(url: str, requests: int, concurrency: int) -> float:
+    """CPU seconds per bare relay request through aiohttp (the client the poller used
+    before, and the baseline of the earlier figures)."""
     semaphore = asyncio.Semaphore(concurrency)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
 
@@ -101,9 +124,9 @@ async def baseline(url: str, requests: int, concurrency: int) -> tuple[float, fl
             ):
                 await r.text()
 
-        cpu, wall = time.process_time(), time.monotonic()
+        cpu = time.process_time()
         await asyncio.gather(*(one(i) for i in range(requests)))
-        return (time.process_time() - cpu) / requests, requests / (time.monotonic() - wall)
+        return (time.process_time() - cpu) / requests
 
 
 async def register(store: UserStore, users: int) -> None:
@@ -283,9 +306,11 @@ async def main(args: argparse.Namespace) -> None:
     results, sharded = {}, None
     try:
         base_cpu, base_rps = await baseline(url, args.baseline_requests, 100)
+        aiohttp_cpu = await baseline_aiohttp(url, args.baseline_requests, 100)
         print(
-            f"baseline: {base_cpu * 1e6:.0f} us CPU per bare request, {base_rps:.0f} requests/s "
-            f"(= {base_rps * 6:.0f} users at 6 s if the simulator were the only limit)"
+            f"baseline: {base_cpu * 1e6:.0f} us CPU per bare request (the poller's client), "
+            f"{base_rps:.0f} requests/s (= {base_rps * 6:.0f} users at 6 s if the simulator "
+            f"were the only limit); {aiohttp_cpu * 1e6:.0f} us per bare aiohttp request"
         )
         for users in sizes:
             with tempfile.TemporaryDirectory() as tmp:
@@ -295,7 +320,9 @@ async def main(args: argparse.Namespace) -> None:
                 f"users={users} polls={result['polls']} failed={result['failed']} "
                 f"done={result['done']:.2%} p50={result['p50_s'] * 1000:.1f}ms "
                 f"p99={result['p99_s'] * 1000:.1f}ms cpu/poll={result['cpu_per_poll_s'] * 1e6:.0f}us "
-                f"({result['cpu_per_poll_s'] / base_cpu:.2f}x bare) poller={result['poller_core']:.0%} "
+                f"({result['cpu_per_poll_s'] / base_cpu:.2f}x bare, "
+                f"{result['cpu_per_poll_s'] / aiohttp_cpu:.2f}x bare aiohttp) "
+                f"poller={result['poller_core']:.0%} "
                 f"of a core, simulator={result['simulator_core']:.0%}"
             )
         if args.sharded_users:
@@ -310,6 +337,11 @@ async def main(args: argparse.Namespace) -> None:
                 f"moved_users={sharded['moved_users']} ({sharded['user_moves']} moves) "
                 f"takeover={sharded['takeover_s']:.1f}s poller_p99={sharded['lateness_p99_ms']:.0f}ms"
             )
+            for name in ("double_polls_after_kill_s", "gaps_over_bound_after_kill_s"):
+                if sharded[name]:  # where they happened: kill at 0, restart as printed
+                    times = sharded[name]
+                    print(f"  {name}: {times[:5]}...{times[-5:]} ({len(times)}; restarted at "
+                          f"{sharded['restarted_after_kill_s']})")  # fmt: skip
         await redis.flushdb()
     finally:
         await redis.aclose()
@@ -323,6 +355,7 @@ async def main(args: argparse.Namespace) -> None:
         top = results.get(best, results[sizes[0]])
         ratio = top["cpu_per_poll_s"] / base_cpu
         print(f"max users on cadence: {best}; poller CPU per poll / bare request = {ratio:.2f}x")
+        aiohttp_ratio = top["cpu_per_poll_s"] / aiohttp_cpu
         for users, r in results.items():
             fields += [
                 f"p99_ms_at_{users}={r['p99_s'] * 1000:.1f}",
@@ -331,6 +364,9 @@ async def main(args: argparse.Namespace) -> None:
         fields += [
             f"cpu_ratio={ratio:.2f}",
             f"baseline_us={base_cpu * 1e6:.0f}",
+            f"cpu_ratio_aiohttp={aiohttp_ratio:.2f}",
+            f"aiohttp_baseline_us={aiohttp_cpu * 1e6:.0f}",
+            f"cpu_per_poll_us={top['cpu_per_poll_s'] * 1e6:.0f}",
             f"simulator_core={top['simulator_core']:.2f}",
         ]
     if sharded is not None:

@@ -9,7 +9,7 @@ never follows a redirect.
 Whatever goes wrong on the way to a gateway (refused, timed out, not allowed, not HTTP, not
 XML) answers one text, :data:`GATEWAY_UNREACHABLE`: the API tells its caller nothing about
 what else listens at an address. Connections are kept alive and reused by the caller's
-session.
+session (EAGLE-200s) or relay client (``relay.RelayClient``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import asyncio
 import ipaddress
 import socket
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 from xml.parsers.expat import ExpatError
 
@@ -26,31 +25,32 @@ import aiohttp
 from aioeagle import EagleHub
 from aioeagle.electric_meter import ElectricMeter
 from aioeagle.errors import BadAuth
-from yarl import URL
 
 from services.rainforest.errors import BadCredentials, BadReply, GatewayError, HostNotAllowed
 from services.rainforest.hosts import address_allowed
 from services.rainforest.models import split_host
 from services.rainforest.readings import parse_relay_reply, reading_from_eagle200
+from services.rainforest.relay import RelayClient
 from shared.logging import get_logger
 from shared.networks import IPAddress, IPNetwork
 
-__all__ = ["Gateway", "fetch_reading", "resolve_gateway", "RELAY_COMMAND", "GATEWAY_UNREACHABLE"]
+__all__ = [
+    "Gateway",
+    "fetch_reading",
+    "relay_client",
+    "resolve_gateway",
+    "RELAY_COMMAND",
+    "GATEWAY_UNREACHABLE",
+]
 
 log = get_logger("forklift.rainforest.adapters")
 RELAY_COMMAND = "<Command><Name>get_instantaneous_demand</Name></Command>"
 _RELAY_BODY = RELAY_COMMAND.encode()
 
 
-@lru_cache(maxsize=16)
-def _relay_endpoint(relay_url: str) -> URL:
-    """The relay's post_manager URL, parsed once rather than on every poll."""
-    return URL(f"{relay_url.rstrip('/')}/cgi-bin/post_manager")
-
-
-@lru_cache(maxsize=16)
-def _request_timeout(timeout_s: float) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=timeout_s)
+def relay_client(relay_url: str, limit: int) -> RelayClient:
+    """The client for the relay's post_manager at ``relay_url`` (``RELAY_URL``)."""
+    return RelayClient(f"{relay_url.rstrip('/')}/cgi-bin/post_manager", limit)
 
 
 GATEWAY_UNREACHABLE = (
@@ -86,6 +86,7 @@ class Gateway:
         self.host = host
         self._hub: EagleHub | None = None
         self._meter: ElectricMeter | None = None
+        self._relay_request: tuple[RelayClient, bytes] | None = None  # built once per relay
 
     def forget_connection(self) -> None:
         """After a failure: resolve and list devices again on the next poll."""
@@ -122,23 +123,16 @@ async def resolve_gateway(host: str, networks: tuple[IPNetwork, ...]) -> str:
     return f"{text}:{port}" if port else text
 
 
-async def _fetch_relay(
-    session: aiohttp.ClientSession, relay_url: str, gw: Gateway, timeout_s: float
-) -> dict[str, Any]:
-    headers = {"Cloud-ID": gw.cloud_id, "User": gw.user, "Password": gw.secret}
-    async with session.post(
-        _relay_endpoint(relay_url),
-        data=_RELAY_BODY,
-        headers=headers,
-        timeout=_request_timeout(timeout_s),  # the whole request, body included
-    ) as response:
-        if response.status in (401, 403):
-            raise BadCredentials(f"relay answered HTTP {response.status}")
-        if response.status != 200:
-            raise GatewayError(f"relay answered HTTP {response.status}")
-        # decoded here: aiohttp's text() would guess the charset when the reply names none
-        body = (await response.read()).decode("utf-8", "replace")
-    return parse_relay_reply(gw.cloud_id, body, datetime.now(UTC))
+async def _fetch_relay(relay: RelayClient, gw: Gateway, timeout_s: float) -> dict[str, Any]:
+    if gw._relay_request is None or gw._relay_request[0] is not relay:
+        headers = {"Cloud-ID": gw.cloud_id, "User": gw.user, "Password": gw.secret}
+        gw._relay_request = (relay, relay.request(headers, _RELAY_BODY))
+    status, body = await relay.post(gw._relay_request[1], timeout_s)
+    if status in (401, 403):
+        raise BadCredentials(f"relay answered HTTP {status}")
+    if status != 200:
+        raise GatewayError(f"relay answered HTTP {status}")
+    return parse_relay_reply(gw.cloud_id, body.decode("utf-8", "replace"), datetime.now(UTC))
 
 
 async def _fetch_eagle200(
@@ -160,7 +154,7 @@ async def _fetch_eagle200(
 
 async def fetch_reading(
     session: aiohttp.ClientSession,
-    relay_url: str,
+    relay: RelayClient,
     gw: Gateway,
     timeout_s: float,
     networks: tuple[IPNetwork, ...],
@@ -171,7 +165,7 @@ async def fetch_reading(
         if gw.adapter == "eagle200":
             async with asyncio.timeout(timeout_s):  # aioeagle sets no timeout of its own
                 return await _fetch_eagle200(session, gw, networks)
-        return await _fetch_relay(session, relay_url, gw, timeout_s)
+        return await _fetch_relay(relay, gw, timeout_s)
     except BadAuth:
         raise BadCredentials("gateway answered HTTP 401") from None
     except GatewayError:

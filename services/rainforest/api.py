@@ -23,7 +23,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from services.rainforest.adapters import fetch_reading
+from services.rainforest.adapters import fetch_reading, relay_client
 from services.rainforest.errors import (
     BadCredentials,
     BadUserInput,
@@ -35,6 +35,7 @@ from services.rainforest.models import validate_cloud_id
 from services.rainforest.openapi import openapi_document
 from services.rainforest.ownership import shard_of
 from services.rainforest.poller import Poller, running_poller
+from services.rainforest.relay import RelayClient
 from services.rainforest.settings import RainforestSettings
 from services.rainforest.users import UserStore
 from shared.errors import ConfigError
@@ -51,6 +52,7 @@ log = get_logger("forklift.rainforest.api")
 STORE = web.AppKey("store", UserStore)
 POLLER = web.AppKey("poller", Poller | None)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
+RELAY = web.AppKey("relay", RelayClient)
 SETTINGS = web.AppKey("settings", RainforestSettings)
 TOKENS = web.AppKey("tokens", list)
 SETTINGS = web.AppKey("settings", RainforestSettings)
@@ -152,7 +154,7 @@ async def get_event(request: web.Request) -> web.Response:
     try:
         reading = await fetch_reading(
             request.app[SESSION],
-            settings.relay_url,
+            request.app[RELAY],
             gateway,
             settings.request_timeout_s,
             settings.networks,
@@ -187,13 +189,15 @@ async def create_app(
         async with AsyncExitStack() as stack:
             stack.push_async_callback(redis.aclose)
             session = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
+            relay = relay_client(settings.relay_url, settings.concurrency)
+            stack.callback(relay.close)
             store = UserStore(redis, fernet)
-            app[STORE], app[SESSION], app[POLLER] = store, session, None
+            app[STORE], app[SESSION], app[RELAY], app[POLLER] = store, session, relay, None
             if background:
                 # counts readings on the heartbeat record `forklift serve` keeps for this process
                 heartbeat = Heartbeat(redis, "rainforest")
                 app[POLLER] = await stack.enter_async_context(
-                    running_poller(core, settings, store, session, heartbeat)
+                    running_poller(core, settings, store, session, heartbeat, relay=relay)
                 )
             yield
 

@@ -3,17 +3,24 @@ and written in order by one worker thread, so a slow disk (creating a file can t
 millisecond, and every user starts a new file each hour) delays only when lines reach the
 disk, never a poll or the Redis counting.
 
-Each batch opens a file, appends its lines with one ``O_APPEND`` write and closes it: no file
-stays open, so a file handed to another poller (or uploaded and deleted by rotation) is never
-written through a stale descriptor. Before appending, a file that does not end with a newline
-(a torn last line: a crash mid-write, an edit by hand) gets one, so the torn line stays a line
-of its own, which rotation skips, instead of swallowing the next reading.
+Lines are appended with one ``O_APPEND`` write per file and batch. The files of the current
+UTC hour stay open between batches (at most a quarter of the process's descriptor limit;
+opening and closing a file per line was most of the writing's cost): rotation only takes
+hours that ended, and the descriptors are closed when the hour turns, so a file rotation
+uploads and deletes is never written through a stale one; a kept file found deleted (by hand)
+is opened anew. Files of any other hour are opened, appended to and closed. Before appending,
+a file that does not end with a newline (a torn last line: a crash mid-write, an edit by hand)
+gets one, so the torn line stays a line of its own, which rotation skips, instead of
+swallowing the next reading; a kept file is checked again whenever its size is not what this
+writer left (another poller wrote it meanwhile).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import resource
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -26,22 +33,38 @@ log = get_logger("forklift.rainforest.logs")
 _FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
 
 
-def append_lines(path: Path, data: bytes) -> None:
-    """Append ``data`` (whole lines) to ``path``, first ending a torn last line."""
+def _open(path: Path) -> int:
     try:
-        fd = os.open(path, _FLAGS, 0o644)
+        return os.open(path, _FLAGS, 0o644)
     except FileNotFoundError:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, _FLAGS, 0o644)
+        return os.open(path, _FLAGS, 0o644)
+
+
+def _append(fd: int, size: int, data: bytes, expected: int = -1) -> int:
+    """Append ``data`` to the file of ``fd`` (now ``size`` bytes long), first ending a torn
+    last line unless the size is ``expected`` (this writer's own last append ended it);
+    returns the size after."""
+    if size and size != expected and os.pread(fd, 1, size - 1) != b"\n":
+        data = b"\n" + data
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    return size + len(data)
+
+
+def append_lines(path: Path, data: bytes) -> None:
+    """Append ``data`` (whole lines) to ``path``, first ending a torn last line."""
+    fd = _open(path)
     try:
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            data = b"\n" + data
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        _append(fd, os.fstat(fd).st_size, data)
     finally:
         os.close(fd)
+
+
+def _kept_files_limit() -> int:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return 65_536 if soft == resource.RLIM_INFINITY else min(65_536, soft // 4)
 
 
 class LogWriter:
@@ -56,6 +79,10 @@ class LogWriter:
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
+        # the current hour's files kept open: relative path -> (fd, size this writer left)
+        self._kept: dict[str, tuple[int, int]] = {}
+        self._kept_hour = ""
+        self._kept_limit = _kept_files_limit()
 
     def submit(self, lines: Iterable[tuple[str, str]]) -> None:
         """Queue each ``(relative path, JSON line)`` for the writer thread."""
@@ -79,14 +106,47 @@ class LogWriter:
 
     def _write(self, files: dict[str, list[str]]) -> int:
         """Append each file's lines; returns how many lines could not be written (logged)."""
+        hour = time.strftime("%Y-%m-%d-%H/", time.gmtime())
+        if hour != self._kept_hour:
+            self.close_files()
+            self._kept_hour = hour
         failed = 0
         for relative, lines in files.items():
+            data = ("\n".join(lines) + "\n").encode()
             try:
-                append_lines(self.root / relative, ("\n".join(lines) + "\n").encode())
+                if relative.startswith(hour) and (
+                    relative in self._kept or len(self._kept) < self._kept_limit
+                ):
+                    self._append_kept(relative, data)
+                else:
+                    append_lines(self.root / relative, data)
             except OSError as e:
                 failed += len(lines)
                 log.error("rainforest.logs.write_failed", file=relative, error=str(e))
         return failed
+
+    def _append_kept(self, relative: str, data: bytes) -> None:
+        fd, expected = self._kept.pop(relative, (-1, -1))
+        try:
+            if fd >= 0:
+                stat = os.fstat(fd)
+                if stat.st_nlink == 0:  # deleted meanwhile: write to the file at the path
+                    os.close(fd)
+                    fd = -1
+            if fd < 0:
+                fd, expected = _open(self.root / relative), -1
+                stat = os.fstat(fd)
+            self._kept[relative] = (fd, _append(fd, stat.st_size, data, expected))
+        except OSError:
+            if fd >= 0:
+                os.close(fd)
+            raise
+
+    def close_files(self) -> None:
+        """Close the files kept open (the next batch opens what it needs)."""
+        kept, self._kept = self._kept, {}
+        for fd, _ in kept.values():
+            os.close(fd)
 
     async def _run(self) -> None:
         while self._queue:
@@ -94,7 +154,11 @@ class LogWriter:
             files: dict[str, list[str]] = {}
             for relative, line in batch:
                 files.setdefault(relative, []).append(line)
-            failed = await asyncio.to_thread(self._write, files)
+            try:
+                failed = await asyncio.to_thread(self._write, files)
+            except Exception as e:  # noqa: BLE001 - a bug here must not leave drain() waiting
+                log.error("rainforest.logs.write_failed", error=f"{type(e).__name__}: {e}")
+                failed = len(batch)
             self.lines_written += len(batch) - failed
             self.lines_failed += failed
         self._idle.set()

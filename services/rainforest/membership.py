@@ -57,7 +57,11 @@ def info_key(member: str) -> str:
 # lease: a poller holds hundreds): "shard token" lines to renew, "shard token" lines to
 # release, "shard" lines to acquire; then info field/value pairs. The lease keys are named
 # from the prefix, so this needs a single Redis server (not Cluster).
-# Returns {server ms, live members, '1'/'0' per renewal, token or '' per acquisition}.
+# A release notes the released fence (``released:<shard>`` in the fences hash), so the next
+# holder learns whether its predecessor handed the shard over (drained and flushed: the users'
+# ``polled_at`` are exact) or let the lease expire (a crash: its last polls may be unrecorded).
+# Returns {server ms, live members with their expiry ms, '1'/'0' per renewal, token or '' per
+# acquisition, '1'/'0' per acquisition: handed over}.
 BEAT_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -80,13 +84,19 @@ for shard, token in string.gmatch(ARGV[5], '(%d+) ([^\\n]+)') do
 end
 for shard, token in string.gmatch(ARGV[6], '(%d+) ([^\\n]+)') do
   local key = prefix .. shard
-  if redis.call('GET', key) == token then redis.call('DEL', key) end
+  if redis.call('GET', key) == token then
+    redis.call('DEL', key)
+    redis.call('HSET', KEYS[2], 'released:' .. shard, string.match(token, '|(%d+)$'))
+  end
 end
-local acquired = {}
+local acquired, handed = {}, {}
 for shard in string.gmatch(ARGV[7], '%d+') do
   local key = prefix .. shard
   acquired[#acquired + 1] = ''
+  handed[#handed + 1] = '0'
   if ttl > 0 and redis.call('EXISTS', key) == 0 then
+    local released = redis.call('HGET', KEYS[2], 'released:' .. shard)
+    if released == redis.call('HGET', KEYS[2], shard) then handed[#handed] = '1' end
     local token = member .. '|' .. redis.call('HINCRBY', KEYS[2], shard, 1)
     redis.call('SET', key, token, 'PX', ttl)
     acquired[#acquired] = token
@@ -103,7 +113,8 @@ else
   redis.call('DEL', KEYS[4])
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-return {tostring(now), redis.call('ZRANGE', KEYS[1], 0, -1), table.concat(renewed), acquired}
+return {tostring(now), redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES'), table.concat(renewed),
+        acquired, table.concat(handed)}
 """
 
 
@@ -127,13 +138,17 @@ class Lease:
 
 @dataclass
 class BeatResult:
-    """What one beat found: the server clock, the live members, the leases kept and won."""
+    """What one beat found: the server clock, the live members (and when each expires, server
+    ms), the leases kept and won, and which of those won were handed over (released by their
+    last holder, not expired)."""
 
     server_ms: int
     members: list[str]
+    expiries: dict[str, int] = field(default_factory=dict)
     renewed: set[int] = field(default_factory=set)
     lost: set[int] = field(default_factory=set)
     acquired: dict[int, str] = field(default_factory=dict)
+    handed_over: set[int] = field(default_factory=set)
 
 
 class Membership:
@@ -173,7 +188,7 @@ class Membership:
             args += [name, value]
         keys = [MEMBERS_KEY, FENCES_KEY, SHARDS_KEY, info_key(self.member)]
         try:
-            server_ms, members, renewed, acquired = await self._script(keys=keys, args=args)
+            server_ms, scored, renewed, acquired, handed = await self._script(keys=keys, args=args)
         except ResponseError as e:
             if str(e).startswith("SHARDS "):
                 raise PollerConfigError(
@@ -181,12 +196,15 @@ class Membership:
                     f"{str(e).split()[1]} (rainforest:shards); all pollers need the same count"
                 ) from None
             raise
-        result = BeatResult(int(server_ms), sorted(_text(m) for m in members))
+        expiries = {_text(m): int(float(e)) for m, e in zip(scored[::2], scored[1::2], strict=True)}
+        result = BeatResult(int(server_ms), sorted(expiries), expiries)
         for (shard, _), flag in zip(renewing, _text(renewed), strict=True):
             (result.renewed if flag == "1" else result.lost).add(shard)
-        for shard, token in zip(acquire, acquired, strict=True):
+        for shard, token, flag in zip(acquire, acquired, _text(handed), strict=True):
             if token:
                 result.acquired[shard] = _text(token)
+                if flag == "1":
+                    result.handed_over.add(shard)
         return result
 
 

@@ -7,13 +7,16 @@ each other, and a lease per shard makes sure two of them never poll one user at 
 poller polls a user only while its lease on the user's shard is valid by its own clock, which
 ends before Redis can give the lease to anyone else. A shard handed over is drained first (no
 new polls, in-flight polls finish, their readings flushed), then released; the next owner
-starts each user a period after its last poll (``polled_at`` in the user record), or at once,
-spread over one beat, if that is already past. A crashed poller's leases expire after
-``lease_ttl_s``; the others take its shards within a beat after that, so no user goes longer
-than poll period + heartbeat timeout without a poll.
+starts each user a period after its last poll (``polled_at`` in the user record). A crashed
+poller's leases expire after ``lease_ttl_s``; the others see its membership run out in their
+beats and beat again just after it, take its shards and start its users as ``schedule``
+says (half a period later than a handed-over user, the overdue ones caught up oldest first
+within their deadlines), so no user goes longer than poll period + heartbeat timeout without
+a poll.
 
-Within a poller: one asyncio task per user, first polls spread over the period, at most
-``concurrency`` requests in flight, a timeout per request. State per user: ``ok`` (polling every
+Within a poller: one asyncio task per user waiting on one shared ticker (``wakeups``), first
+polls spread over the period, at most ``concurrency`` requests in flight, a timeout per
+request; relay requests go through the poller's own HTTP client (``relay``). State per user: ``ok`` (polling every
 period), ``backoff`` (timeouts, 5xx, garbage: the wait doubles per failure up to
 ``backoff_cap_s``), ``auth_failed`` (not polled until the user record changes). Users are
 reloaded when ``rainforest:version`` changes (checked every beat).
@@ -26,7 +29,6 @@ import os
 import secrets
 import socket
 import time
-import zlib
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,15 +38,18 @@ from typing import Any
 import aiohttp
 from redis.exceptions import RedisError
 
-from services.rainforest.adapters import Gateway, fetch_reading
+from services.rainforest.adapters import Gateway, fetch_reading, relay_client
 from services.rainforest.errors import BadCredentials, PollerConfigError, RainforestError
 from services.rainforest.logfiles import LogWriter
 from services.rainforest.membership import Lease, Membership
 from services.rainforest.ownership import owned_shards, shard_of
 from services.rainforest.readings import get_wait_time
 from services.rainforest.recorder import Recorder
+from services.rainforest.relay import RelayClient
+from services.rainforest.schedule import LastPoll, first_poll_times
 from services.rainforest.settings import RainforestSettings
 from services.rainforest.users import UserStore
+from services.rainforest.wakeups import Wakeups
 from shared.heartbeat import Heartbeat
 from shared.logging import get_logger
 from shared.settings import CoreSettings
@@ -53,7 +58,6 @@ __all__ = [
     "Poller",
     "running_poller",
     "backoff_s",
-    "start_offset_s",
     "default_poller_id",
     "percentile",
 ]
@@ -61,17 +65,16 @@ __all__ = [
 log = get_logger("forklift.rainforest.poller")
 
 STATS_WINDOW_S = 60.0
+WAKEUP_TICK_S = 0.02  # polls due within this long start together
+# An early beat comes this long after a member's expiry: its leases expire a few ms after its
+# membership (the same script sets both, the leases last)
+EXPIRY_MARGIN_S = 0.05
 SYNC_CHUNK = 500  # users read and started per step
 
 
 def backoff_s(failures: int, period_s: float, cap_s: float) -> float:
     """Wait after ``failures`` consecutive failures: period x 2^(failures-1), capped."""
     return min(cap_s, period_s * 2 ** max(0, failures - 1))
-
-
-def start_offset_s(cloud_id: str, period_s: float) -> float:
-    """A stable offset in [0, period) spreading users' polls over the period."""
-    return (zlib.crc32(cloud_id.encode()) % 10_000) / 10_000 * period_s
 
 
 def default_poller_id() -> str:
@@ -113,6 +116,7 @@ class Poller:
         store: UserStore,
         recorder: Recorder,
         session: aiohttp.ClientSession,
+        relay: RelayClient,
         heartbeat: Heartbeat | None = None,
         member: str | None = None,
     ) -> None:
@@ -120,6 +124,7 @@ class Poller:
         self.store = store
         self.recorder = recorder
         self.session = session
+        self.relay = relay
         self.heartbeat = heartbeat
         self.member = member or settings.poller_id or default_poller_id()
         self.membership = Membership(
@@ -134,11 +139,13 @@ class Poller:
         self.lateness: deque[tuple[float, float]] = deque(maxlen=250_000)
         self.polls: defaultdict[str, deque[float]] = defaultdict(lambda: deque(maxlen=20))
         self._semaphore = asyncio.Semaphore(settings.concurrency)
+        self._wakeups = Wakeups(WAKEUP_TICK_S)
         self._users: dict[str, _User] = {}
         self._by_shard: defaultdict[int, dict[str, _User]] = defaultdict(dict)
         self._directory: dict[int, list[str]] = {}
         self._unsynced: set[int] = set()  # acquired shards whose users are not started yet
         self._moved: set[int] = set()  # of those, the ones taken from another poller
+        self._handed: set[int] = set()  # of those, the ones it handed over (not expired)
         self._resync = False
         self._sync_wake = asyncio.Event()
         self._syncer: asyncio.Task[None] | None = None
@@ -153,6 +160,7 @@ class Poller:
         self._beaten = asyncio.Event()  # set and cleared after each beat: wakes waiting users
         self._stopping = False
         self._beat_errors = 0
+        self._early_beat_at: float | None = None  # loop time of an early beat (see beat())
 
     @property
     def running(self) -> bool:
@@ -176,12 +184,15 @@ class Poller:
         result = await self._call_beat(renew, self._releasing, [], self._info())
         released, self._releasing = self._releasing, {}
         self.members = result.members
+        self._note_expiries(result)
         wanted = owned_shards(self.member, result.members, self.settings.shards)
         to_acquire = sorted(wanted - self.leases.keys() - self._drains.keys())
         acquired: dict[int, str] = {}
         # not on the first beat: pollers started together may not all be listed yet
         if to_acquire and self._beats > 1:
-            acquired = (await self._call_beat({}, {}, to_acquire, None)).acquired
+            won = await self._call_beat({}, {}, to_acquire, None)
+            acquired = won.acquired
+            self._handed |= won.handed_over
         leaving = sorted(self.leases.keys() - wanted - self._drains.keys())
         if leaving:
             task = asyncio.create_task(self._drain(leaving), name=f"drain-{len(leaving)}")
@@ -234,6 +245,19 @@ class Poller:
         for shard, token in result.acquired.items():
             self.leases[shard] = Lease(token, valid_until)
         return result
+
+    def _note_expiries(self, result: Any) -> None:
+        """When the next beat should come early: just after another member's membership runs
+        out before the regular next beat (it missed its beats: dead, or cut off), so its
+        shards are taken the moment Redis lets them go rather than up to a beat later."""
+        loop_now = asyncio.get_running_loop().time()
+        regular = loop_now + self.settings.heartbeat_interval_s
+        soonest = regular
+        for member, expiry_ms in result.expiries.items():
+            if member != self.member:
+                # the answer came after Redis read its clock: this is never early
+                soonest = min(soonest, loop_now + (expiry_ms - result.server_ms) / 1000)
+        self._early_beat_at = soonest + EXPIRY_MARGIN_S if soonest < regular else None
 
     def _info(self) -> dict[str, Any]:
         return {
@@ -347,17 +371,20 @@ class Poller:
             shards = {s for s, lease in self.leases.items() if not lease.draining}
         else:
             shards, self._unsynced = self._unsynced, set()
-        moved_shards = shards & self._moved
+        moved_shards, handed = shards & self._moved, shards & self._handed
         self._moved -= shards
+        self._handed -= shards
         cloud_ids = [c for shard in sorted(shards) for c in self._directory.get(shard, [])]
         listed = set(cloud_ids)
         for shard in shards:
             for user in self._shard_users(shard):
                 if user.cloud_id not in listed:  # deleted
                     self._stop_user(user, wait=False)
+        # every record first, then the first polls of all of them at once: a taken-over
+        # poller's overdue users are caught up oldest first across all its shards
+        starting: dict[str, tuple[Gateway, dict[str, str]]] = {}
         for start in range(0, len(cloud_ids), SYNC_CHUNK):
             chunk = cloud_ids[start : start + SYNC_CHUNK]
-            now = time.time()
             for cloud_id, raw in zip(chunk, await self.store.raw_many(chunk), strict=True):
                 user = self._users.get(cloud_id)
                 wanted = raw.get("active") == "1" and raw.get("status") not in (
@@ -367,44 +394,56 @@ class Poller:
                 if user is not None and (not wanted or raw.get("updated_at", "") != user.stamp):
                     self._stop_user(user, wait=False)
                     user = None
-                lease = self.leases.get(shard_of(cloud_id, self.settings.shards))
-                if not wanted or user is not None or lease is None or lease.draining:
+                if not wanted or user is not None:
                     continue
                 try:
-                    gateway = self.store.gateway(raw)
+                    starting[cloud_id] = (self.store.gateway(raw), raw)
                 except RainforestError as e:
                     await self._set_status(cloud_id, "error", str(e))
-                    continue
-                self._start_user(gateway, raw, now, moved_shards)
             await asyncio.sleep(0)  # let polls and beats run between chunks
+        self._start_users(starting, moved_shards, handed)
 
-    def _start_user(
-        self, gateway: Gateway, raw: dict[str, str], now: float, moved_shards: set[int]
+    def _start_users(
+        self,
+        starting: dict[str, tuple[Gateway, dict[str, str]]],
+        moved_shards: set[int],
+        handed: set[int],
     ) -> None:
-        cloud_id = gateway.cloud_id
-        shard = shard_of(cloud_id, self.settings.shards)
-        period = self.settings.poll_period_s
-        spread = start_offset_s(cloud_id, 1.0)
-        # Redis has the last flushed poll; this process may know a later one (a shard lost for
-        # a moment and taken back: its last readings were not counted)
-        polled_at = max(float(raw.get("polled_at") or 0), self._polled_at.get(cloud_id, 0.0))
-        if polled_at <= 0:
-            delay, late_by = spread * period, 0.0  # never polled: spread over the period
-        elif polled_at + period > now:
-            delay, late_by = min(period, polled_at + period - now), 0.0
-        else:  # overdue (its poller died or handed it over): catch up within one beat
-            delay = spread * self.settings.heartbeat_interval_s
-            late_by = now - (polled_at + period)
-        if shard in moved_shards and polled_at > 0:
-            self.moved_in += 1
-        user = _User(cloud_id, shard, self.leases[shard], raw.get("updated_at", ""))
-        user.task = asyncio.create_task(self._run_user(user, gateway, delay, late_by))
-        self._users[cloud_id] = self._by_shard[shard][cloud_id] = user
+        """Start a task per user (of a shard still held) at its first poll time."""
+        settings, shards = self.settings, self.settings.shards
+        last_polls: dict[str, LastPoll] = {}
+        for cloud_id, (_, raw) in starting.items():
+            shard = shard_of(cloud_id, shards)
+            # Redis has the last flushed poll; this process may know a later one (a shard
+            # lost for a moment and taken back: its last readings were not counted)
+            at = max(float(raw.get("polled_at") or 0), self._polled_at.get(cloud_id, 0.0))
+            last_polls[cloud_id] = LastPoll(at, shard not in moved_shards or shard in handed)
+            if shard in moved_shards and at > 0:
+                self.moved_in += 1
+        now, loop_now = time.time(), asyncio.get_running_loop().time()
+        latest_gap = (
+            settings.poll_period_s + settings.heartbeat_timeout_s - settings.heartbeat_interval_s
+        )
+        times = first_poll_times(last_polls, now, settings.poll_period_s, latest_gap)
+        for cloud_id, (gateway, raw) in starting.items():
+            shard = shard_of(cloud_id, shards)
+            lease = self.leases.get(shard)
+            if lease is None or lease.draining:
+                continue
+            at, late_by = times[cloud_id]
+            user = _User(cloud_id, shard, lease, raw.get("updated_at", ""))
+            start_at = loop_now + (at - now)
+            user.task = asyncio.create_task(self._run_user(user, gateway, start_at, late_by))
+            self._users[cloud_id] = self._by_shard[shard][cloud_id] = user
 
-    async def _run_user(self, user: _User, gateway: Gateway, delay: float, late_by: float) -> None:
+    async def _run_user(
+        self, user: _User, gateway: Gateway, start_at: float, late_by: float
+    ) -> None:
+        """Poll ``user`` from loop time ``start_at`` on until it stops (``late_by``: how late
+        that first poll is against its due time)."""
         loop = asyncio.get_running_loop()
-        due = loop.time() + delay - late_by
-        await asyncio.sleep(delay)
+        due = start_at - late_by
+        await self._wakeups.at(start_at)
         failures = 0
         while True:
             async with self._semaphore:
@@ -424,7 +463,7 @@ class Poller:
             )
             # due an interval after this start: an overrun poll makes the next one late
             due = started + interval
-            await asyncio.sleep(get_wait_time(started, loop.time(), interval))
+            await self._wakeups.at(loop.time() + get_wait_time(started, loop.time(), interval))
 
     async def _poll(self, user: _User, gateway: Gateway, late_s: float, failures: int) -> int:
         """One poll; returns the consecutive failures after it (-1: bad credentials, stop)."""
@@ -438,7 +477,7 @@ class Poller:
         try:
             reading = await fetch_reading(
                 self.session,
-                settings.relay_url,
+                self.relay,
                 gateway,
                 settings.request_timeout_s,
                 settings.networks,
@@ -499,7 +538,10 @@ class Poller:
             self._expire(loop.time())
             self._beaten.set()
             self._beaten.clear()
-            await asyncio.sleep(max(0.0, started + interval - loop.time()))
+            next_at = started + interval
+            if self._early_beat_at is not None:
+                next_at, self._early_beat_at = min(next_at, self._early_beat_at), None
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
 
     def start(self) -> None:
         self._main = asyncio.create_task(self._run(), name="rainforest-poller")
@@ -523,6 +565,7 @@ class Poller:
         for lease in self.leases.values():
             lease.draining = True
         await self._stop_users(list(self._users.values()))
+        self._wakeups.close()
         try:
             await self.recorder.flush(written=True)
         finally:
@@ -547,12 +590,16 @@ async def running_poller(
     *,
     writer: LogWriter | None = None,
     member: str | None = None,
+    relay: RelayClient | None = None,
 ) -> AsyncIterator[Poller]:
     """A started poller (and its recorder) writing under the configured log folder (or through
-    ``writer``); on exit it leaves the membership gracefully and flushes what is left."""
+    ``writer``), requesting the relay through ``relay`` (default: its own client); on exit it
+    leaves the membership gracefully and flushes what is left."""
     writer = writer or LogWriter(settings.logs_path(core))
     recorder = Recorder(store, writer, settings.flush_interval_s, {}, heartbeat)
-    poller = Poller(settings, store, recorder, session, heartbeat, member)
+    own_relay = relay is None
+    relay = relay or relay_client(settings.relay_url, settings.concurrency)
+    poller = Poller(settings, store, recorder, session, relay, heartbeat, member)
     recorder.start()
     poller.start()
     try:
@@ -561,4 +608,9 @@ async def running_poller(
         try:
             await poller.stop()
         finally:
-            await recorder.close()
+            try:
+                await recorder.close()
+            finally:
+                writer.close_files()
+                if own_relay:
+                    relay.close()

@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestServer
 from redis.asyncio import Redis
 
 from services.rainforest import demo as rainforest_demo
-from services.rainforest.adapters import fetch_reading
+from services.rainforest.adapters import fetch_reading, relay_client
 from services.rainforest.ownership import shard_of
 from services.rainforest.rotation import ensure_bucket, rotate
 from services.rainforest.settings import RainforestSettings
@@ -42,13 +42,13 @@ async def test_seed_then_check(
     result = await rainforest_demo.check(demo)
     assert not result.ok and result.produced == 0
 
+    relay = relay_client(settings.relay_url, 4)
     async with aiohttp.ClientSession() as session:
         for cloud_id in ("000000", "000001"):  # as GET /api/event does
             gateway = store.gateway(await store.raw(cloud_id))
-            reading = await fetch_reading(
-                session, settings.relay_url, gateway, 5.0, settings.networks
-            )
+            reading = await fetch_reading(session, relay, gateway, 5.0, settings.networks)
             await store.record_remote(reading, json.dumps(reading), shard_of(cloud_id, 1024))
+    relay.close()
     async with aws_client(aws, "s3") as s3:
         await ensure_bucket(s3, settings.s3_bucket)
         uploaded = (

@@ -125,3 +125,21 @@ async def test_api_readings_wait_for_the_shard_holder(any_redis: Redis) -> None:
     assert await store.drain(7, "p|999") == []  # not the holder: nothing taken
     assert await store.drain(7, token) == [line]
     assert await store.waiting_shards() == set() and await store.drain(7, token) == []
+
+
+async def test_a_won_lease_says_whether_it_was_handed_over_and_members_carry_expiries(
+    any_redis: Redis,
+) -> None:
+    a = Membership(any_redis, "a", 8, ttl_s=0.3)
+    first = await a.beat({}, acquire=[0, 1, 2])
+    assert first.handed_over == {0, 1, 2}  # never held: no poll of theirs can be unrecorded
+    assert first.expiries == {"a": first.server_ms + 300}
+    await a.beat(first.acquired, release={0: first.acquired[0]})
+    await asyncio.sleep(0.4)  # a stops beating: shards 1 and 2 expire
+    b = Membership(any_redis, "b", 8, ttl_s=5)
+    won = await b.beat({}, acquire=[0, 1])
+    assert set(won.acquired) == {0, 1} and won.handed_over == {0}
+    assert won.members == ["b"] and won.expiries == {"b": won.server_ms + 5000}
+    c = Membership(any_redis, "c", 8, ttl_s=5)
+    await b.beat(won.acquired, release={1: won.acquired[1]})
+    assert (await c.beat({}, acquire=[1, 2])).handed_over == {1}  # 2 is still a's expired one

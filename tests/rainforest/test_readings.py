@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from services.rainforest.errors import BadCredentials, BadReply
-from services.rainforest.poller import backoff_s, start_offset_s
+from services.rainforest.poller import backoff_s
 from services.rainforest.readings import (
     demand_kw,
     get_wait_time,
@@ -15,6 +15,7 @@ from services.rainforest.readings import (
     reading_from_eagle200,
     s3_key,
 )
+from services.rainforest.schedule import start_offset_s
 from services.rainforest.simulator import RELAY_BAD_AUTH_XML
 
 RECEIVED = datetime(2026, 11, 23, 8, 0, 5, tzinfo=UTC)
