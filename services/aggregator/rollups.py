@@ -2,10 +2,12 @@
 
 :func:`refresh_rollups` runs inside a fact load's transaction, after the fill: it
 replaces the loaded table's metrics (and their id bitmaps) in the hourly rollup of the
-loaded hours, computed from that table's facts as the transaction sees them, derives the
-daily rollup of every UTC day they touch from those days' hourly rows (no second scan of
-the facts), then bumps the data version by the hours loaded. Each table's load keeps its
-own columns, so a day's rollups cost one pass over each table's facts. A late event or a
+loaded hours, computed from that table's facts as the transaction sees them, then the
+same columns in the daily rollup of every UTC day they touch, from the hours just built
+(plus, for part of a day, the day's other hourly rows read back: no second scan of the
+facts), then bumps the data version by the hours loaded. Each table's load keeps its own
+columns (the other tables' bitmaps are moved as bytes), so a day's rollups cost one pass
+over each table's facts. A late event or a
 re-aggregation is a load like any other, so the rollups and the dashboard's cache follow
 it. :func:`rebuild_rollups` does the same day by day for
 whatever facts exist (``forklift aggregate rollups --rebuild``).
