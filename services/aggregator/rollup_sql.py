@@ -8,9 +8,10 @@
   distinct count is its cardinality (count(DISTINCT ...) over the hour's facts). Neither
   Postgres nor Redshift has bitmap functions for bytea/VARBYTE, so both only store and
   return the serialized bitmaps; unions happen in the loader (days) and the dashboard.
-- The daily rollup is derived from the day's hourly rows (:func:`hourly_rows_sql`): sums
-  added, distinct counts the cardinality of the union of the day's hourly id sets, which
-  is count(DISTINCT ...) over the day's facts without scanning them again.
+- The daily rollup is derived from the day's hourly rows (those just computed, and the
+  day's other hours read back with :func:`rollup_rows_sql`): sums added, distinct counts
+  the cardinality of the union of the day's hourly id sets, which is count(DISTINCT ...)
+  over the day's facts without scanning them again.
 - :func:`redshift_rollup_ddl`: the rollup tables on Redshift, sized for 100M+ events.
 
 Identifiers come from ``shared.facts``/``shared.rollups`` and are quoted; values are bind
@@ -29,6 +30,7 @@ from shared.rollups import (
     ROLLUP_METRICS,
     Grain,
     bucket_column,
+    ids_column,
     rollup_table,
 )
 
@@ -38,8 +40,7 @@ __all__ = [
     "sums_select_sql",
     "ids_select_sql",
     "delete_sql",
-    "insert_sql",
-    "hourly_rows_sql",
+    "rollup_rows_sql",
     "bump_version_sql",
     "redshift_rollup_ddl",
 ]
@@ -114,23 +115,20 @@ def delete_sql(grain: Grain) -> str:
     )
 
 
-def insert_sql(grain: Grain) -> str:
-    """Insert one rollup row: $1 root, $2 bucket, the 8 metrics, then the bitmaps."""
-    table = rollup_table(grain)
-    columns = table.column_names
-    params = ", ".join(f"${i + 1}" for i in range(len(columns)))
-    names = ", ".join(map(quote_ident, columns))
-    return f"INSERT INTO {quote_ident(table.name)} ({names}) VALUES ({params})"  # noqa: S608
-
-
-def hourly_rows_sql() -> str:
-    """(root_campaign_id, hour, the 8 metrics, the bitmap columns) of the hourly rollup in
-    [$1, $2): what the daily rollup is derived from."""
-    table = rollup_table("hour")
-    columns = ", ".join(quote_ident(c) for c in table.column_names[2:])
+def rollup_rows_sql(grain: Grain, table: FactTable | None = None) -> str:
+    """(root_campaign_id, bucket, the 8 metrics, the bitmap columns) of the ``grain``
+    rollup in [$1, $2); with ``table``, only the metrics (and bitmaps) it holds."""
+    rollup = rollup_table(grain)
+    if table is None:
+        names = rollup.column_names[2:]
+    else:
+        mine = table_metrics(table)
+        names = [m.name for m in mine] + [ids_column(m) for m in mine if m.fact.kind == "distinct"]
+    bucket = quote_ident(bucket_column(grain))
     return (
-        f'SELECT "root_campaign_id", "hour", {columns} FROM {quote_ident(table.name)}'  # noqa: S608
-        ' WHERE "hour" >= $1::timestamptz AND "hour" < $2::timestamptz'
+        f'SELECT "root_campaign_id", {bucket}, {", ".join(map(quote_ident, names))}'  # noqa: S608
+        f" FROM {quote_ident(rollup.name)}"
+        f" WHERE {bucket} >= $1::timestamptz AND {bucket} < $2::timestamptz"
     )
 
 

@@ -2,10 +2,12 @@
 
 :func:`refresh_rollups` runs inside a fact load's transaction, after the fill: it
 replaces the loaded table's metrics (and their id bitmaps) in the hourly rollup of the
-loaded hours, computed from that table's facts as the transaction sees them, derives the
-daily rollup of every UTC day they touch from those days' hourly rows (no second scan of
-the facts), then bumps the data version by the hours loaded. Each table's load keeps its
-own columns, so a day's rollups cost one pass over each table's facts. A late event or a
+loaded hours, computed from that table's facts as the transaction sees them, then the
+same columns in the daily rollup of every UTC day they touch, from the hours just built
+(plus, for part of a day, the day's other hourly rows read back: no second scan of the
+facts), then bumps the data version by the hours loaded. Each table's load keeps its own
+columns (the other tables' bitmaps are moved as bytes), so a day's rollups cost one pass
+over each table's facts. A late event or a
 re-aggregation is a load like any other, so the rollups and the dashboard's cache follow
 it. :func:`rebuild_rollups` does the same day by day for
 whatever facts exist (``forklift aggregate rollups --rebuild``).
@@ -27,9 +29,8 @@ from pyroaring import BitMap64
 from services.aggregator.rollup_sql import (
     bump_version_sql,
     delete_sql,
-    hourly_rows_sql,
     ids_select_sql,
-    insert_sql,
+    rollup_rows_sql,
     sums_select_sql,
     table_metrics,
 )
@@ -40,10 +41,10 @@ from shared.rollups import (
     DISTINCT_METRICS,
     ROLLUP_HOURLY,
     ROLLUP_METRICS,
-    SUM_METRICS,
     Grain,
     decode_ids,
     ids_column,
+    rollup_table,
 )
 
 __all__ = ["DAY", "feeds_rollups", "refresh_rollups", "rebuild_rollups", "day_span"]
@@ -77,7 +78,8 @@ def _day_number(day: datetime) -> int:
 
 
 Key = tuple[int, datetime]
-
+# a table's part of one rollup row: each sum metric's total, each distinct metric's ids
+Values = dict[str, int | BitMap64]
 
 _N_METRICS = len(ROLLUP_METRICS)
 # where each column of a rollup row lies after its key (root, bucket)
@@ -91,42 +93,72 @@ def _empty() -> list:
 
 async def _table_hours(
     conn: asyncpg.Connection, table: FactTable, start: datetime, end: datetime
-) -> dict[Key, dict[str, int | bytes | None]]:
-    """{(root, hour): {column: value}} of ``table``'s metrics (and their bitmaps) from its
-    facts in [start, end): its sums as summed, its distinct counts as the cardinality of the
-    ids flagged for them."""
-    fresh: dict[Key, dict[str, int | bytes | None]] = defaultdict(dict)
+) -> dict[Key, Values]:
+    """{(root, hour): values} of ``table``'s metrics from its facts in [start, end): its
+    sums as summed, its distinct metrics as the bitmap of the ids flagged for them."""
+    fresh: dict[Key, Values] = defaultdict(dict)
     sums_sql, ids_sql = sums_select_sql(table), ids_select_sql(table)
     if sums_sql is not None:
         for row in await conn.fetch(sums_sql, start, end):
             fresh[row[0], row[1]].update(list(row.items())[2:])
     if ids_sql is not None:
-        distinct = [m for m in table_metrics(table) if m.fact.kind == "distinct"]
+        distinct = [m.name for m in table_metrics(table) if m.fact.kind == "distinct"]
         for row in await conn.fetch(ids_sql, start, end):  # one id array per metric
-            for i, metric in enumerate(distinct):
-                ids = BitMap64(row[2 + i] or ())
-                fresh[row[0], row[1]][metric.name] = len(ids)
-                fresh[row[0], row[1]][ids_column(metric)] = ids.serialize() if ids else None
+            values = fresh[row[0], row[1]]
+            for i, name in enumerate(distinct):
+                values[name] = BitMap64(row[2 + i] or ())
     return fresh
 
 
-def _merge(
-    table: FactTable, stored: Iterable[asyncpg.Record], fresh: dict[Key, dict]
-) -> list[tuple]:
-    """The hourly rows after a load of ``table``: the stored rows with the table's columns
+async def _stored_hours(
+    conn: asyncpg.Connection, table: FactTable, start: datetime, end: datetime
+) -> dict[Key, Values]:
+    """The same from the hourly rollup rows in [start, end) (only ``table``'s columns)."""
+    hours: dict[Key, Values] = {}
+    if start >= end:
+        return hours
+    mine = table_metrics(table)
+    for row in await conn.fetch(rollup_rows_sql("hour", table), start, end):
+        hours[row[0], row[1]] = {
+            m.name: decode_ids(row[ids_column(m)]) if m in DISTINCT_METRICS else row[m.name]
+            for m in mine
+        }
+    return hours
+
+
+def _by_day(hours: Iterable[dict[Key, Values]]) -> dict[Key, Values]:
+    """Per (root, UTC day) of the hours given: sums added, id bitmaps unioned (the day's
+    distinct ids, so its count is count(DISTINCT ...) over the day's facts)."""
+    days: dict[Key, Values] = {}
+    for part in hours:
+        for (root, hour), values in part.items():
+            day = days.setdefault((root, hour.astimezone(UTC).replace(hour=0)), {})
+            for name, value in values.items():
+                if name not in day:
+                    day[name] = value.copy() if isinstance(value, BitMap64) else value
+                elif isinstance(value, BitMap64):
+                    day[name] |= value
+                else:
+                    day[name] += value
+    return days
+
+
+def _merge(table: FactTable, stored: Iterable[asyncpg.Record], fresh: dict[Key, Values]) -> list:
+    """The rollup rows after a load of ``table``: the stored rows with the table's columns
     replaced by ``fresh`` (zero/none where it has no row), plus the new keys; a row left
     with no metric and no id is dropped."""
     mine = table_metrics(table)
-    names = [m.name for m in mine] + [ids_column(m) for m in mine if m.fact.kind == "distinct"]
-    values: dict[Key, list] = {}
-    for row in stored:
-        values[row[0], row[1]] = list(row[2:])
+    values: dict[Key, list] = {(row[0], row[1]): list(row[2:]) for row in stored}
     for key in fresh.keys() | values.keys():
         row = values.setdefault(key, _empty())
         update = fresh.get(key, {})
-        for name in names:
-            position = _POSITION[name]
-            row[position] = update.get(name, 0 if position < _N_METRICS else None)
+        for metric in mine:
+            value = update.get(metric.name)
+            if metric in DISTINCT_METRICS:
+                row[_POSITION[metric.name]] = len(value) if value else 0
+                row[_POSITION[ids_column(metric)]] = value.serialize() if value else None
+            else:
+                row[_POSITION[metric.name]] = value or 0
     return [
         (*key, *row)
         for key, row in values.items()
@@ -134,38 +166,21 @@ def _merge(
     ]
 
 
-def _day_rows(hourly: Iterable[asyncpg.Record]) -> list[tuple]:
-    """The daily rollup rows from the hourly ones of whole days: per (root, UTC day) each
-    sum metric added up, each distinct metric the cardinality of the union of the hours'
-    id sets (the day's distinct ids), and that union."""
-    days: dict[Key, tuple[list[int], list[BitMap64]]] = {}
-    for row in hourly:
-        day = row["hour"].astimezone(UTC).replace(hour=0)
-        sums, unions = days.setdefault(
-            (row["root_campaign_id"], day),
-            ([0] * len(ROLLUP_METRICS), [BitMap64() for _ in DISTINCT_METRICS]),
-        )
-        for i, metric in enumerate(ROLLUP_METRICS):
-            if metric in SUM_METRICS:
-                sums[i] += row[metric.name]
-        for i, metric in enumerate(DISTINCT_METRICS):
-            data = row[ids_column(metric)]
-            if data:
-                unions[i] |= decode_ids(data)
-    rows = []
-    for (root, day), (sums, unions) in days.items():
-        by_name = {m.name: len(u) for m, u in zip(DISTINCT_METRICS, unions, strict=True)}
-        metrics = [by_name.get(m.name, sums[i]) for i, m in enumerate(ROLLUP_METRICS)]
-        rows.append((root, day, *metrics, *(u.serialize() if u else None for u in unions)))
-    return rows
-
-
-async def _write(
-    conn: asyncpg.Connection, grain: Grain, start: datetime, end: datetime, rows: list
+async def _replace(
+    conn: asyncpg.Connection,
+    table: FactTable,
+    grain: Grain,
+    start: datetime,
+    end: datetime,
+    fresh: dict[Key, Values],
 ) -> None:
+    """Replace ``table``'s columns of the ``grain`` rollup in [start, end) by ``fresh``."""
+    stored = await conn.fetch(rollup_rows_sql(grain), start, end)
+    rows = _merge(table, stored, fresh)
     await conn.execute(delete_sql(grain), start, end)
     if rows:
-        await conn.executemany(insert_sql(grain), rows)
+        target = rollup_table(grain)
+        await conn.copy_records_to_table(target.name, records=rows, columns=target.column_names)
 
 
 async def refresh_rollups(
@@ -173,15 +188,16 @@ async def refresh_rollups(
 ) -> int:
     """After a load of ``table`` for the whole hours [start, end), in ``conn``'s
     transaction: replace the table's metrics in the hourly rollup of those hours (from its
-    facts), derive the daily rollup of the UTC days they touch, bump the data version by the
-    hours. Returns the new version."""
+    facts), then in the daily rollup of the UTC days they touch (from those hours and the
+    day's other hours), bump the data version by the hours. Returns the new version."""
     first_day, end_day = day_span(start, end)
     await conn.execute(_LOCK_SQL, ROLLUP_LOCK, _day_number(first_day), _day_number(end_day))
-    stored = await conn.fetch(hourly_rows_sql(), start, end)
     fresh = await _table_hours(conn, table, start, end)
-    await _write(conn, "hour", start, end, _merge(table, stored, fresh))
-    day_hours = await conn.fetch(hourly_rows_sql(), first_day, end_day)
-    await _write(conn, "day", first_day, end_day, _day_rows(day_hours))
+    await _replace(conn, table, "hour", start, end, fresh)
+    # a load of whole days (a backfill's batch) has every hour of its days in memory
+    before = await _stored_hours(conn, table, first_day, start)
+    after = await _stored_hours(conn, table, end, end_day)
+    await _replace(conn, table, "day", first_day, end_day, _by_day((before, fresh, after)))
     return int(await conn.fetchval(bump_version_sql(), (end - start) // timedelta(hours=1)))
 
 

@@ -154,6 +154,7 @@ def test_load_sql_is_half_open_and_binds_values() -> None:
     assert "pg_advisory_xact_lock" in lock and '"aggregate_outbox"' in acknowledge
     assert clear.startswith('DELETE FROM "visit_facts_hourly" WHERE "hour" >= $1')
     assert fill.startswith('INSERT INTO "visit_facts_hourly" ("campaign_id", "hour", "visit_id"')
+    assert fill.endswith("GROUP BY 1, 2, 3\nORDER BY 1, 2, 3")  # in primary key order
 
 
 def test_reaches_follow_the_definition() -> None:
