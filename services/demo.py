@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -98,18 +99,23 @@ class Stack:
 
     def stop(self) -> None:
         """Stop the services first, while everything they use still answers, then the
-        stand-ins, then Redis and Postgres."""
+        stand-ins, then Redis and Postgres side by side (Postgres's shutdown checkpoint
+        takes seconds on a loaded machine; Redis saves its dump meanwhile)."""
         for group, grace_s in ((self.services, SERVICE_STOP_S), (self.stand_ins, STAND_IN_STOP_S)):
             for child in group:
                 child.terminate()
             deadline = time.monotonic() + grace_s
             for child in group:
                 child.wait_stopped(timeout_s=max(0.1, deadline - time.monotonic()))
-        if self.redis_server is not None:
-            self.redis_server.terminate()
-            self.redis_server.wait_stopped(timeout_s=10)
-        if self.postgres is not None:
-            self.postgres.cleanup()
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            stopping = []
+            if self.redis_server is not None:
+                self.redis_server.terminate()
+                stopping.append(pool.submit(self.redis_server.wait_stopped, 10))
+            if self.postgres is not None:
+                stopping.append(pool.submit(self.postgres.cleanup))
+            for done in stopping:
+                done.result()
 
 
 def _with_database(admin_dsn: str, name: str) -> str:
