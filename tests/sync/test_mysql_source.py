@@ -239,26 +239,33 @@ async def test_latin1_and_utf8mb4_tables_arrive_as_utf8(
     assert [(r["name"], r["note"]) for r in modern] == [(t, t) for t in TEXTS]
 
 
+async def _legacy_table(my: Any, definition: str, rows: list[tuple]) -> None:
+    """``CREATE TABLE <definition>`` holding ``rows``, inserted as an old MySQL allowed
+    (zero and invalid dates)."""
+    name = definition.split(" ", 1)[0]
+    marks = ", ".join(["%s"] * len(rows[0]))
+    async with my.cursor() as cursor:
+        await cursor.execute(f"CREATE TABLE {definition}")
+        await cursor.execute("SET SESSION sql_mode = 'ALLOW_INVALID_DATES'")
+        await cursor.executemany(f"INSERT INTO {name} VALUES ({marks})", rows)  # noqa: S608
+    await my.commit()
+
+
 async def test_zero_and_invalid_dates_become_null_and_are_counted(
     my: Any, my_clients: SyncClients, warehouse: asyncpg.Pool, prefix: str
 ) -> None:
-    async with my.cursor() as cursor:
-        await cursor.execute(
-            "CREATE TABLE legacy (id int PRIMARY KEY, d date, dt datetime, ts timestamp NULL,"
-            " tm time, note varchar(10))"
-        )
-        await cursor.execute("SET SESSION sql_mode = 'ALLOW_INVALID_DATES'")
-        await cursor.executemany(
-            "INSERT INTO legacy VALUES (%s, %s, %s, %s, %s, %s)",
-            [
-                (1, "0000-00-00", "0000-00-00 00:00:00", "0000-00-00 00:00:00", "-01:00:00", "a"),
-                (2, "2026-02-31", "2026-00-10 10:00:00", "2026-01-02 03:04:05", "838:59:59", "b"),
-                (3, "2026-04-00", "0000-01-01 00:00:00", None, "24:00:00", "c"),
-                (4, "2024-02-29", "2026-11-20 10:00:00", "1970-01-01 00:00:01", "23:59:59", "d"),
-                (5, None, None, None, None, None),
-            ],
-        )
-    await my.commit()
+    await _legacy_table(
+        my,
+        "legacy (id int PRIMARY KEY, d date, dt datetime, ts timestamp NULL, tm time,"
+        " note varchar(10))",
+        [
+            (1, "0000-00-00", "0000-00-00 00:00:00", "0000-00-00 00:00:00", "-01:00:00", "a"),
+            (2, "2026-02-31", "2026-00-10 10:00:00", "2026-01-02 03:04:05", "838:59:59", "b"),
+            (3, "2026-04-00", "0000-01-01 00:00:00", None, "24:00:00", "c"),
+            (4, "2024-02-29", "2026-11-20 10:00:00", "1970-01-01 00:00:01", "23:59:59", "d"),
+            (5, None, None, None, None, None),
+        ],
+    )
     report = await sync_table(my_clients, _settings(prefix, ["legacy"]), "legacy")
     assert report.rows == 5
     assert report.nulled == {"d": 3, "dt": 3, "ts": 1, "tm": 3}
@@ -290,17 +297,12 @@ async def test_incremental_reads_key_ranges_over_several_connections_and_loses_n
     monkeypatch.setattr(source, "_MYSQL_STREAM_ROWS", 40)
     cut: list[list[tuple]] = []
     monkeypatch.setattr(source, "key_slices", lambda *a: cut.append(key_slices(*a)) or cut[-1])
-    async with my.cursor() as cursor:
-        await cursor.execute(
-            "CREATE TABLE ledger (id bigint unsigned PRIMARY KEY, d date, note varchar(20),"
-            " updated datetime(6) NOT NULL)"
-        )
-        await cursor.execute("SET SESSION sql_mode = 'ALLOW_INVALID_DATES'")
-        await cursor.executemany(
-            "INSERT INTO ledger VALUES (%s, %s, %s, %s)",
-            [(k, "0000-00-00" if k % 7 == 0 else "2024-02-29", f"n{k}", T0) for k in range(1, 501)],
-        )
-    await my.commit()
+    await _legacy_table(
+        my,
+        "ledger (id bigint unsigned PRIMARY KEY, d date, note varchar(20),"
+        " updated datetime(6) NOT NULL)",
+        [(k, "0000-00-00" if k % 7 == 0 else "2024-02-29", f"n{k}", T0) for k in range(1, 501)],
+    )
     settings = sync_settings(prefix, tables=["ledger"], modes={"ledger": "incremental"})
     assert (await sync_table(my_clients, settings, "ledger")).mode == "full"
     assert cut == []  # a full export is one query: one snapshot
