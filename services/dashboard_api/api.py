@@ -230,7 +230,9 @@ async def _warm(app: web.Application) -> AsyncIterator[None]:
     """Runs the block cache's warm-up (:mod:`services.dashboard_api.warmup`) while serving."""
     ctx = app[APP_CONTEXT]
     settings = ctx.settings
-    ctx.warmer = Warmer(ctx.warehouse, ctx.blocks, settings.warm_days, settings.warm_pause_s)
+    ctx.warmer = Warmer(
+        ctx.warehouse, ctx.blocks, ctx.campaigns, settings.warm_days, settings.warm_pause_s
+    )
     task = asyncio.create_task(ctx.warmer.run(), name="dashboard-warmup")
     yield
     task.cancel()

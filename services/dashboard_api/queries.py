@@ -143,15 +143,18 @@ async def fetch_campaign_client(warehouse: asyncpg.Pool, campaign_id: int) -> in
     return rows[0]["client_id"] if rows else None
 
 
+# live campaigns $1 (bigint[]): campaign_id, client_id, name, root_campaign_id (None
+# without properties)
+_CAMPAIGNS_SQL = (
+    "SELECT c.campaign_id, c.client_id, c.name, min(cp.root_campaign_id) AS root_campaign_id"
+    " FROM campaigns c LEFT JOIN campaign_properties cp ON cp.campaign_id = c.campaign_id"
+    " WHERE c.campaign_id = ANY($1::bigint[]) AND c.delete_dt IS NULL GROUP BY 1, 2, 3"
+)
+
+
 async def fetch_campaign(warehouse: asyncpg.Pool, campaign_id: int) -> asyncpg.Record | None:
     """A live campaign's client_id, name and root_campaign_id (None without properties)."""
-    rows = await _fetch(
-        warehouse,
-        "SELECT c.client_id, c.name, min(cp.root_campaign_id) AS root_campaign_id"
-        " FROM campaigns c LEFT JOIN campaign_properties cp ON cp.campaign_id = c.campaign_id"
-        " WHERE c.campaign_id = $1 AND c.delete_dt IS NULL GROUP BY 1, 2",
-        campaign_id,
-    )
+    rows = await _fetch(warehouse, _CAMPAIGNS_SQL, [campaign_id])
     return rows[0] if rows else None
 
 
@@ -195,9 +198,12 @@ async def fetch_blocks(
     return {root: [found[root, day] for day in days] for root in roots}  # type: ignore[misc]
 
 
-async def warm_blocks(warehouse: asyncpg.Pool, cache: VersionedCache, days: int) -> tuple[int, int]:
+async def warm_blocks(
+    warehouse: asyncpg.Pool, cache: VersionedCache, campaigns: VersionedCache, days: int
+) -> tuple[int, int]:
     """Read the rollups of the newest ``days`` UTC days that have any, of every root, into
-    ``cache``: (the data version they are of, blocks added). One snapshot (version and rows
+    ``cache``, and those roots' campaign rows (``fetch_campaign``) into ``campaigns``: (the
+    data version they are of, blocks added). One snapshot (version and rows
     agree), one range read per day (a day's rows of all roots lie together, in load order),
     each decoded before the next is read, so requests are served between days; fewer days
     when they would fill more than half the cache (by the roots of the newest day); a root
@@ -223,6 +229,13 @@ async def warm_blocks(warehouse: asyncpg.Pool, cache: VersionedCache, days: int)
                     if cache.get(version, block_key(*key)) is None:
                         cache.put(version, block_key(*key), block)
                         added += 1
+            try:
+                async with conn.transaction():  # a savepoint: no campaigns synced yet is fine
+                    rows = await conn.fetch(_CAMPAIGNS_SQL, sorted(roots))
+            except asyncpg.UndefinedTableError:
+                rows = []
+            for row in rows:
+                campaigns.put(version, row["campaign_id"], row)
     except asyncpg.UndefinedTableError:
         return 0, 0
     return version, added

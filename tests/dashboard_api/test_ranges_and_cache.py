@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from services.aggregator.rollups import rebuild_rollups
+from services.dashboard_api import queries
 from services.dashboard_api.cache import JoinedRead, JoinedReads
 from services.dashboard_api.context import APP_CONTEXT, AppContext
 from services.dashboard_api.rollup_metrics import block_key
@@ -221,6 +222,10 @@ async def test_the_warm_up_reads_the_newest_days_at_start_and_after_a_load(
         for root, day in ((10, T0), (10, T0 + DAY), (12, T0), (20, T0)):
             assert ctx.blocks.get(version, block_key(root, day)) is not None, (root, day)
         assert ctx.blocks.get(version, block_key(10, T0 - DAY)) is None
+        # and those roots' campaign rows, as a request's campaign check reads them
+        row = ctx.campaigns.get(version, 12)
+        assert row is not None and row["root_campaign_id"] == 12
+        assert dict(row) == dict(await queries.fetch_campaign(warehouse, 12))
         _, buckets, _, _ = ctx.blocks.get(version, block_key(10, T0))
         hours = [at for at, _, _, _ in buckets]
         assert hours == [T0, T0 + HOUR, T0 + 2 * HOUR]
