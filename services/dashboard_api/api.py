@@ -218,7 +218,7 @@ async def _open(app: web.Application, core: CoreSettings, settings: DashboardSet
         http,
         await asyncio.to_thread(dummy_hash, settings.password_iterations),
         settings.proxies(),
-        VersionedCache(settings.cache_entries),
+        VersionedCache(settings.cache_entries, max_bytes=settings.cache_mb * 2**20),
         VersionedCache(settings.block_cache_days),
         VersionedCache(settings.cache_entries),
         # room for the daily sets of every cached day and the hourly ones of a few hours

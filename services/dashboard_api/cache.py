@@ -66,10 +66,14 @@ def http_date(moment: datetime) -> str:
 
 class VersionedCache:
     """A bounded LRU of values keyed by (data version, key), and a lock per filler key so
-    concurrent misses of the same thing are read once (the others wait, then find it)."""
+    concurrent misses of the same thing are read once (the others wait, then find it).
+    With ``max_bytes``, the values are bytes and their lengths add up to at most that
+    (a value longer than it is not kept)."""
 
-    def __init__(self, max_entries: int) -> None:
+    def __init__(self, max_entries: int, max_bytes: int | None = None) -> None:
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.bytes = 0  # the values' lengths, with max_bytes
         self._entries: OrderedDict[tuple[int, Hashable], Any] = OrderedDict()
         self._locks: dict[Hashable, asyncio.Lock] = {}
 
@@ -86,10 +90,19 @@ class VersionedCache:
     def put(self, version: int, key: Hashable, value: Any) -> None:
         if self.max_entries <= 0:
             return
+        if self.max_bytes is not None:
+            if len(value) > self.max_bytes:
+                return
+            old = self._entries.get((version, key))
+            self.bytes += len(value) - (len(old) if old is not None else 0)
         self._entries[version, key] = value
         self._entries.move_to_end((version, key))
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        while len(self._entries) > self.max_entries or (
+            self.max_bytes is not None and self.bytes > self.max_bytes
+        ):
+            _, evicted = self._entries.popitem(last=False)
+            if self.max_bytes is not None:
+                self.bytes -= len(evicted)
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -93,6 +93,14 @@ def test_versioned_cache_and_etags() -> None:
     assert cache.get(1, "a") == b"1a" and cache.get(2, "a") is None
     cache.put(2, "a", b"2a")  # evicts the least recently used: (1, "b")
     assert cache.get(1, "b") is None and len(cache) == 2
+    sized = VersionedCache(10, max_bytes=5)
+    sized.put(1, "a", b"12")
+    sized.put(1, "b", b"345")
+    sized.put(1, "c", b"6")  # 6 bytes: the least recently used goes
+    assert sized.get(1, "a") is None and sized.bytes == 4 and len(sized) == 2
+    sized.put(1, "b", b"34")  # replaced: counted once
+    sized.put(1, "d", b"123456")  # longer than the whole cache: not kept
+    assert sized.bytes == 3 and sized.get(1, "d") is None and sized.get(1, "b") == b"34"
     key = cache_key("GET", "/api/campaigns/1?start=x", False, (1, 2))
     assert key != cache_key("GET", "/api/campaigns/1?start=x", True, ())
     tag = etag(5, key)
