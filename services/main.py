@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gc
 import signal
 from contextlib import AsyncExitStack
 
@@ -103,6 +104,11 @@ async def serve_app(
     is configured; a taken port is a PortInUseError."""
     runner = EdgeRunner(app, access_log=None)
     await runner.setup()
+    # What is alive now (modules, settings, pools) lives as long as the server: out of the
+    # cycle collector's full collections, which walk every tracked object (~70,000 after
+    # the imports, about 1 us each on a 2-core machine: a 70 ms pause every few seconds).
+    gc.collect()
+    gc.freeze()
     async with AsyncExitStack() as cleanup:
         cleanup.push_async_callback(runner.cleanup)
         site = web.TCPSite(runner, host, port)

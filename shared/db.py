@@ -18,12 +18,14 @@ async def create_pool(
     *,
     name: str,
     max_size: int = 10,
+    min_size: int = 1,
     command_timeout_s: float = 300.0,
     connect_timeout_s: float = 10.0,
     custom_plans: bool = False,
     reset_sessions: bool = True,
 ) -> asyncpg.Pool:
     """Open a pool to ``dsn``; ``name`` ("source", "warehouse") appears in the error if it fails.
+    ``min_size`` connections are opened now, the others when first needed.
 
     ``custom_plans``: plan every statement with its actual parameters. asyncpg keeps named
     prepared statements, and after five runs Postgres may switch one to a generic plan that
@@ -42,7 +44,7 @@ async def create_pool(
     try:
         return await asyncpg.create_pool(
             dsn,
-            min_size=1,
+            min_size=min(min_size, max_size),
             max_size=max_size,
             command_timeout=command_timeout_s,
             timeout=connect_timeout_s,

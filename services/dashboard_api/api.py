@@ -24,7 +24,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
-from services.dashboard_api import handlers, queries
+from services.dashboard_api import handlers
 from services.dashboard_api import models as m
 from services.dashboard_api.cache import (
     VersionedCache,
@@ -44,6 +44,7 @@ from services.dashboard_api.context import (
 from services.dashboard_api.errors import BadRequest, Unauthorized
 from services.dashboard_api.pages import add_page_routes
 from services.dashboard_api.passwords import dummy_hash
+from services.dashboard_api.rollup_metrics import id_set_cache
 from services.dashboard_api.routes import ROUTES, RouteSpec, openapi_document
 from services.dashboard_api.sessions import Session, SessionStore, still_valid
 from services.dashboard_api.settings import DashboardSettings
@@ -51,6 +52,7 @@ from services.dashboard_api.throttle import Throttle
 from services.dashboard_api.warmup import Warmer
 from shared.db import create_pool
 from shared.logging import get_logger
+from shared.rollups import DISTINCT_METRICS
 from shared.settings import CoreSettings
 from shared.source import open_source
 from shared.webapi import edge_middleware, read_json, require_json_or_empty
@@ -77,13 +79,14 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 async def current_session(ctx: AppContext, token: str) -> Session | None:
     """The token's session if its user still is what the session was granted for; a session
-    whose user changed (or was deleted) is revoked here."""
+    whose user changed (or was deleted) is revoked here. Both are read after the request
+    arrived (requests arriving together share the reads: ``cache.JoinedReads``)."""
     if not token:
         return None
-    session = await ctx.sessions.get(token)
+    session = await ctx.session_reads.get(token)
     if session is None:
         return None
-    user = await queries.fetch_user_by_id(ctx.source, session.user_id)
+    user = await ctx.user_reads.get(session.user_id)
     fingerprint = ctx.sessions.password_fingerprint(user["password"]) if user else ""
     if still_valid(session, user, fingerprint):
         return session
@@ -133,7 +136,8 @@ async def _cached(
         headers["Last-Modified"] = http_date(updated)
     body = ctx.cache.get(version, key)
     if body is None:  # the handler's checks run: a 304 is only ever a valid request's
-        body = (await func(request, session, ctx, **inputs)).model_dump_json().encode()
+        result = await func(request, session, ctx, **inputs)
+        body = result.body if isinstance(result, m.RawJson) else result.model_dump_json().encode()
         ctx.cache.put(version, key, body)
     if etag_matches(request.headers.get("If-None-Match", ""), headers["ETag"]):
         return web.Response(status=304, headers=headers)
@@ -190,10 +194,13 @@ async def _open(app: web.Application, core: CoreSettings, settings: DashboardSet
     source = await open_source(
         core.source_dsn, name="source", max_size=4, command_timeout_s=30, reset_sessions=False
     )
+    # every warehouse connection opened now: a burst of requests after a start does not
+    # wait for connections being opened
     warehouse = await create_pool(
         core.warehouse_dsn,
         name="warehouse",
         max_size=core.db_pool_max_size,
+        min_size=core.db_pool_max_size,
         command_timeout_s=30,
         custom_plans=True,
         reset_sessions=False,
@@ -211,9 +218,11 @@ async def _open(app: web.Application, core: CoreSettings, settings: DashboardSet
         http,
         await asyncio.to_thread(dummy_hash, settings.password_iterations),
         settings.proxies(),
-        VersionedCache(settings.cache_entries),
+        VersionedCache(settings.cache_entries, max_bytes=settings.cache_mb * 2**20),
         VersionedCache(settings.block_cache_days),
         VersionedCache(settings.cache_entries),
+        # room for the daily sets of every cached day and the hourly ones of a few hours
+        id_sets=id_set_cache(settings.block_cache_days * len(DISTINCT_METRICS) * 4),
     )
 
 
@@ -221,7 +230,9 @@ async def _warm(app: web.Application) -> AsyncIterator[None]:
     """Runs the block cache's warm-up (:mod:`services.dashboard_api.warmup`) while serving."""
     ctx = app[APP_CONTEXT]
     settings = ctx.settings
-    ctx.warmer = Warmer(ctx.warehouse, ctx.blocks, settings.warm_days, settings.warm_pause_s)
+    ctx.warmer = Warmer(
+        ctx.warehouse, ctx.blocks, ctx.campaigns, settings.warm_days, settings.warm_pause_s
+    )
     task = asyncio.create_task(ctx.warmer.run(), name="dashboard-warmup")
     yield
     task.cancel()

@@ -8,7 +8,8 @@ query, and the session's scope: superuser or its client ids, since an answer dep
 who asks) and the decoded rollups of (root campaign, UTC day) (``rollup_metrics.DayBlock``).
 The ETag is the version and a digest of the answer's key; ``Last-Modified`` is when the
 version was bumped. Requests that arrive together share one read of the version
-(:class:`JoinedRead`), never one that began before they arrived.
+(:class:`JoinedRead`), and of a session and its user (:class:`JoinedReads`), never one that
+began before they arrived.
 """
 
 from __future__ import annotations
@@ -22,8 +23,17 @@ from datetime import datetime
 from email.utils import format_datetime
 from typing import Any, Generic, TypeVar
 
-__all__ = ["VersionedCache", "JoinedRead", "cache_key", "etag", "etag_matches", "http_date"]
+__all__ = [
+    "VersionedCache",
+    "JoinedRead",
+    "JoinedReads",
+    "cache_key",
+    "etag",
+    "etag_matches",
+    "http_date",
+]
 
+K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
 
 
@@ -56,10 +66,14 @@ def http_date(moment: datetime) -> str:
 
 class VersionedCache:
     """A bounded LRU of values keyed by (data version, key), and a lock per filler key so
-    concurrent misses of the same thing are read once (the others wait, then find it)."""
+    concurrent misses of the same thing are read once (the others wait, then find it).
+    With ``max_bytes``, the values are bytes and their lengths add up to at most that
+    (a value longer than it is not kept)."""
 
-    def __init__(self, max_entries: int) -> None:
+    def __init__(self, max_entries: int, max_bytes: int | None = None) -> None:
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.bytes = 0  # the values' lengths, with max_bytes
         self._entries: OrderedDict[tuple[int, Hashable], Any] = OrderedDict()
         self._locks: dict[Hashable, asyncio.Lock] = {}
 
@@ -76,10 +90,19 @@ class VersionedCache:
     def put(self, version: int, key: Hashable, value: Any) -> None:
         if self.max_entries <= 0:
             return
+        if self.max_bytes is not None:
+            if len(value) > self.max_bytes:
+                return
+            old = self._entries.get((version, key))
+            self.bytes += len(value) - (len(old) if old is not None else 0)
         self._entries[version, key] = value
         self._entries.move_to_end((version, key))
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        while len(self._entries) > self.max_entries or (
+            self.max_bytes is not None and self.bytes > self.max_bytes
+        ):
+            _, evicted = self._entries.popitem(last=False)
+            if self.max_bytes is not None:
+                self.bytes -= len(evicted)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -91,8 +114,11 @@ class JoinedRead(Generic[T]):
     under way (which may have begun before a change the request must see), so each read
     answers every request that arrived while the previous one ran."""
 
-    def __init__(self, read: Callable[[], Awaitable[T]]) -> None:
+    def __init__(
+        self, read: Callable[[], Awaitable[T]], on_idle: Callable[[], object] | None = None
+    ) -> None:
         self._read = read
+        self._on_idle = on_idle  # called when a read ends and no request waits for another
         self._next: asyncio.Future[T] | None = None  # the read the newcomers wait for
         self._running: asyncio.Task[None] | None = None
 
@@ -122,3 +148,26 @@ class JoinedRead(Generic[T]):
             self._running = None
             if self._next is not None:
                 self._start()
+            elif self._on_idle is not None:
+                self._on_idle()
+
+
+class JoinedReads(Generic[K, T]):
+    """A :class:`JoinedRead` per key (a session's token, a user's id): the requests that
+    want one key at once share one read of it, never older than any of them; a key is
+    forgotten as soon as no request waits for it."""
+
+    def __init__(self, read: Callable[[K], Awaitable[T]]) -> None:
+        self._read = read
+        self._joins: dict[K, JoinedRead[T]] = {}
+
+    async def get(self, key: K) -> T:
+        join = self._joins.get(key)
+        if join is None:
+            join = self._joins[key] = JoinedRead(
+                lambda: self._read(key), lambda: self._joins.pop(key, None)
+            )
+        return await join.get()
+
+    def __len__(self) -> int:
+        return len(self._joins)

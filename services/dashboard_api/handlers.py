@@ -34,7 +34,7 @@ from services.dashboard_api.errors import (
 from services.dashboard_api.passwords import usable, verify_django_hash
 from services.dashboard_api.rollup_metrics import (
     DayBlock,
-    series_json,
+    series_points,
     summarize,
     summary_plan,
     with_points,
@@ -227,7 +227,7 @@ async def _summaries(
     """Each root's 8 metrics over the whole hours [start, end), exact."""
     plan = summary_plan(start, end)
     blocks = await _blocks(request, ctx, roots, start, end)
-    return {root: summarize(blocks[root], plan) for root in roots}
+    return {root: summarize(blocks[root], plan, ctx.id_sets) for root in roots}
 
 
 async def _root_campaign(request: Any, ctx: AppContext, session: Session, campaign_id: int) -> Any:
@@ -278,7 +278,7 @@ async def series(
     campaign_id = path_int(request, "campaign_id")
     await _root_campaign(request, ctx, session, campaign_id)
     [blocks] = (await _blocks(request, ctx, [campaign_id], start, end)).values()
-    points = series_json(blocks, start, end, query.granularity)
+    points = series_points(blocks, start, end, query.granularity)
     empty = m.Series(
         campaign_id=campaign_id, granularity=query.granularity, start=start, end=end, points=[]
     )

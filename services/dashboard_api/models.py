@@ -234,12 +234,12 @@ class Energy(BaseModel):
 @dataclass(frozen=True)
 class RawJson:
     """An answer already rendered as the JSON of its route's response model (by Postgres,
-    for large answers); the API sends ``text`` as it is."""
+    for large answers); the API sends ``body`` as it is."""
 
-    text: str
+    body: bytes
 
     def model_dump_json(self) -> str:
-        return self.text
+        return self.body.decode()
 
 
 # Query parameters (validated from the query string).

@@ -143,15 +143,18 @@ async def fetch_campaign_client(warehouse: asyncpg.Pool, campaign_id: int) -> in
     return rows[0]["client_id"] if rows else None
 
 
+# live campaigns $1 (bigint[]): campaign_id, client_id, name, root_campaign_id (None
+# without properties)
+_CAMPAIGNS_SQL = (
+    "SELECT c.campaign_id, c.client_id, c.name, min(cp.root_campaign_id) AS root_campaign_id"
+    " FROM campaigns c LEFT JOIN campaign_properties cp ON cp.campaign_id = c.campaign_id"
+    " WHERE c.campaign_id = ANY($1::bigint[]) AND c.delete_dt IS NULL GROUP BY 1, 2, 3"
+)
+
+
 async def fetch_campaign(warehouse: asyncpg.Pool, campaign_id: int) -> asyncpg.Record | None:
     """A live campaign's client_id, name and root_campaign_id (None without properties)."""
-    rows = await _fetch(
-        warehouse,
-        "SELECT c.client_id, c.name, min(cp.root_campaign_id) AS root_campaign_id"
-        " FROM campaigns c LEFT JOIN campaign_properties cp ON cp.campaign_id = c.campaign_id"
-        " WHERE c.campaign_id = $1 AND c.delete_dt IS NULL GROUP BY 1, 2",
-        campaign_id,
-    )
+    rows = await _fetch(warehouse, _CAMPAIGNS_SQL, [campaign_id])
     return rows[0] if rows else None
 
 
@@ -167,6 +170,9 @@ async def fetch_blocks(
     from ``cache`` (data ``version``), the missing ones read in one query over their span,
     under the missing roots' locks (ascending), so concurrent requests read them once."""
     days = day_span(start, end)
+    cached = {root: [cache.get(version, block_key(root, day)) for day in days] for root in roots}
+    if all(None not in blocks for blocks in cached.values()):
+        return cached  # type: ignore[return-value]
 
     def lookup() -> dict[tuple[int, datetime], DayBlock | None]:
         return {
@@ -174,8 +180,6 @@ async def fetch_blocks(
         }
 
     found = lookup()
-    if all(block is not None for block in found.values()):
-        return {root: [found[root, day] for day in days] for root in roots}  # type: ignore[misc]
     async with AsyncExitStack() as held:
         if cache.max_entries > 0:  # (without a cache, waiting would gain nothing)
             for root in sorted({root for (root, _), block in found.items() if block is None}):
@@ -194,11 +198,17 @@ async def fetch_blocks(
     return {root: [found[root, day] for day in days] for root in roots}  # type: ignore[misc]
 
 
-async def warm_blocks(warehouse: asyncpg.Pool, cache: VersionedCache, days: int) -> tuple[int, int]:
+async def warm_blocks(
+    warehouse: asyncpg.Pool, cache: VersionedCache, campaigns: VersionedCache, days: int
+) -> tuple[int, int]:
     """Read the rollups of the newest ``days`` UTC days that have any, of every root, into
-    ``cache``: (the data version they are of, blocks added). One snapshot (version and rows
-    agree), one range read (a day's rows of all roots lie together, in load order); fewer
-    days when they would fill more than half the cache (by the roots of the newest day)."""
+    ``cache``, and those roots' campaign rows (``fetch_campaign``) into ``campaigns``: (the
+    data version they are of, blocks added). One snapshot (version and rows
+    agree), one range read per day (a day's rows of all roots lie together, in load order),
+    each decoded before the next is read, so requests are served between days; fewer days
+    when they would fill more than half the cache (by the roots of the newest day); a root
+    seen on a newer day gets an empty block on the days it has no rows."""
+    added = 0
     try:
         async with (
             warehouse.acquire() as conn,
@@ -209,20 +219,25 @@ async def warm_blocks(warehouse: asyncpg.Pool, cache: VersionedCache, days: int)
             last = await conn.fetchval(LAST_DAY_SQL)
             if last is None:
                 return version, 0
-            roots = await conn.fetchval(ROOTS_OF_DAY_SQL, last)
-            days = min(days, cache.max_entries // 2 // max(roots, 1))
-            if days <= 0:
-                return version, 0
-            first = last - (days - 1) * DAY
-            rows = await conn.fetch(DAYS_SQL, first, last + DAY)
+            roots = set(await conn.fetchval(ROOTS_OF_DAY_SQL, last))
+            days = min(days, cache.max_entries // 2 // len(roots))
+            for back in range(days):
+                day = last - back * DAY
+                rows = await conn.fetch(DAYS_SQL, day, day + DAY)
+                roots.update(row[1] for row in rows)  # a root without rows: an empty block
+                for key, block in build_blocks(rows, roots, [day]).items():
+                    if cache.get(version, block_key(*key)) is None:
+                        cache.put(version, block_key(*key), block)
+                        added += 1
+            try:
+                async with conn.transaction():  # a savepoint: no campaigns synced yet is fine
+                    rows = await conn.fetch(_CAMPAIGNS_SQL, sorted(roots))
+            except asyncpg.UndefinedTableError:
+                rows = []
+            for row in rows:
+                campaigns.put(version, row["campaign_id"], row)
     except asyncpg.UndefinedTableError:
         return 0, 0
-    added = 0
-    span = day_span(first, last + DAY)
-    for key, block in build_blocks(rows, {row[1] for row in rows}, span).items():
-        if cache.get(version, block_key(*key)) is None:
-            cache.put(version, block_key(*key), block)
-            added += 1
     return version, added
 
 

@@ -46,6 +46,12 @@ class DashboardSettings(BaseSettings):
         ge=0,
         description="Metric answers (and campaign rows) kept per process, by data version (0: none)",
     )
+    cache_mb: int = Field(
+        64,
+        ge=0,
+        description="Most MiB the kept metric answers take per process (a 30-day hourly"
+        " series is about 100 KiB)",
+    )
     block_cache_days: int = Field(
         20_000,
         ge=0,

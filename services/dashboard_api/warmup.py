@@ -1,8 +1,9 @@
 """The block cache's warm-up: a background task of the API process that reads the newest
-days of rollups of every root (``queries.warm_blocks``) when the process starts and again
-after the data version changes, so the first request of each root for a recent range
-finds its days decoded instead of reading them (a cold read is one heap page per rollup
-row, the rows lying in load order, and the first requests of all roots come at once).
+days of rollups of every root, and those roots' campaign rows (``queries.warm_blocks``),
+when the process starts and again after the data version changes, so the first request of
+each root for a recent range finds its days decoded and its campaign row at hand instead
+of reading them (a cold read is one heap page per rollup row, the rows lying in load
+order, and the first requests of all roots come at once).
 
 At most one warm-up runs at a time, and a new one starts at least ``pause_s`` after the
 last began (a backfill bumps the version many times a minute). Requests never wait for
@@ -27,13 +28,20 @@ log = get_logger("forklift.dashboard_api.warmup")
 
 
 class Warmer:
-    """Warms ``cache`` with the newest ``days`` days (0: never) while :meth:`run` runs."""
+    """Warms ``cache`` with the newest ``days`` days (0: never), and ``campaigns`` with
+    their roots' rows, while :meth:`run` runs."""
 
     def __init__(
-        self, warehouse: asyncpg.Pool, cache: VersionedCache, days: int, pause_s: float
+        self,
+        warehouse: asyncpg.Pool,
+        cache: VersionedCache,
+        campaigns: VersionedCache,
+        days: int,
+        pause_s: float,
     ) -> None:
         self.warehouse = warehouse
         self.cache = cache
+        self.campaigns = campaigns
         self.days = days
         self.pause_s = pause_s
         self.warmed: int | None = None  # the data version of the last warm-up
@@ -60,7 +68,7 @@ class Warmer:
             began = time.monotonic()
             try:
                 self.warmed, added = await queries.warm_blocks(
-                    self.warehouse, self.cache, self.days
+                    self.warehouse, self.cache, self.campaigns, self.days
                 )
                 log.info("dashboard.warmup.done", version=self.warmed, blocks=added)
                 if self._noticed is None or self._noticed <= self.warmed:

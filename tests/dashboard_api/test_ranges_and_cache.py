@@ -14,7 +14,8 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from services.aggregator.rollups import rebuild_rollups
-from services.dashboard_api.cache import JoinedRead
+from services.dashboard_api import queries
+from services.dashboard_api.cache import JoinedRead, JoinedReads
 from services.dashboard_api.context import APP_CONTEXT, AppContext
 from services.dashboard_api.rollup_metrics import block_key
 from shared.heartbeat import SERVICE_PREFIX
@@ -221,7 +222,12 @@ async def test_the_warm_up_reads_the_newest_days_at_start_and_after_a_load(
         for root, day in ((10, T0), (10, T0 + DAY), (12, T0), (20, T0)):
             assert ctx.blocks.get(version, block_key(root, day)) is not None, (root, day)
         assert ctx.blocks.get(version, block_key(10, T0 - DAY)) is None
-        hours = [b.at for b in ctx.blocks.get(version, block_key(10, T0)).hours]
+        # and those roots' campaign rows, as a request's campaign check reads them
+        row = ctx.campaigns.get(version, 12)
+        assert row is not None and row["root_campaign_id"] == 12
+        assert dict(row) == dict(await queries.fetch_campaign(warehouse, 12))
+        _, buckets, _, _ = ctx.blocks.get(version, block_key(10, T0))
+        hours = [at for at, _, _, _ in buckets]
         assert hours == [T0, T0 + HOUR, T0 + 2 * HOUR]
         # a load bumps the version: the first request that reads it starts a new warm-up
         await rebuild_rollups(warehouse)
@@ -267,3 +273,27 @@ async def test_requests_arriving_together_share_one_version_read_never_an_older_
     await _settle()
     reads[2].set_result(3)
     assert await later == 3 and len(reads) == 3
+
+
+async def test_reads_of_one_key_are_joined_other_keys_read_apart_and_idle_keys_forgotten() -> None:
+    reads: list[tuple[str, asyncio.Future[str]]] = []
+
+    async def read(key: str) -> str:
+        reads.append((key, asyncio.get_running_loop().create_future()))
+        return await reads[-1][1]
+
+    joined: JoinedReads[str, str] = JoinedReads(read)
+    a1, b1 = asyncio.create_task(joined.get("a")), asyncio.create_task(joined.get("b"))
+    await _settle()
+    a2 = asyncio.create_task(joined.get("a"))  # arrives while "a" is read: the next read
+    await _settle()
+    assert [key for key, _ in reads] == ["a", "b"] and len(joined) == 2
+    reads[0][1].set_result("a-1")
+    reads[1][1].set_result("b-1")
+    assert (await a1, await b1) == ("a-1", "b-1")
+    await _settle()
+    assert [key for key, _ in reads] == ["a", "b", "a"] and len(joined) == 1
+    reads[2][1].set_result("a-2")
+    assert await a2 == "a-2"
+    await _settle()
+    assert len(joined) == 0  # nobody waits: nothing kept

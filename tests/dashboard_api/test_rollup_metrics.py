@@ -3,6 +3,7 @@ the versioned LRU and ETag matching."""
 
 from __future__ import annotations
 
+import gc
 import json
 from datetime import timedelta
 
@@ -12,9 +13,10 @@ from services.dashboard_api.rollup_metrics import (
     METRIC_NAMES,
     build_blocks,
     day_span,
-    series_json,
+    series_points,
     summarize,
     summary_plan,
+    with_points,
 )
 from shared.rollups import DISTINCT_METRICS, encode_ids
 from tests.clock import days_ago, iso_z
@@ -26,8 +28,16 @@ D0 = days_ago(10)
 def _row(kind: str, at, value: int, ids: list[int]) -> tuple:
     """A BLOCKS_SQL row (its point as Postgres renders it: see test_api for that)."""
     metrics = [value] * len(METRIC_NAMES)
-    point = json.dumps({"start": iso_z(at), "metrics": dict.fromkeys(METRIC_NAMES, value)})
+    point = json.dumps({"start": iso_z(at), "metrics": dict.fromkeys(METRIC_NAMES, value)}).encode()
     return (kind, 7, at, *metrics, point, *(encode_ids(ids) for _ in DISTINCT_METRICS))
+
+
+def _points(blocks, start, end, grain) -> list:
+    """The points of a series answer over the blocks."""
+    empty = json.dumps({"campaign_id": 7, "points": []}, separators=(",", ":"))
+    answer = json.loads(with_points(empty, series_points(blocks, start, end, grain)))
+    assert answer["campaign_id"] == 7
+    return answer["points"]
 
 
 def test_summary_plan_takes_whole_days_inside_and_hours_around() -> None:
@@ -50,18 +60,30 @@ def test_blocks_give_exact_distinct_counts_and_sliced_series() -> None:
     ]
     days = day_span(D0, D0 + 2 * DAY)
     blocks = build_blocks(reversed(rows), [7, 8], days)
-    assert blocks[8, D0].whole is None and blocks[8, D0].hours == []  # empty, cached too
+    assert blocks[8, D0] == (D0, (), None, b"")  # empty, cached too
     ordered = [blocks[7, d] for d in days]
     # hours 22:00 to 01:00 the next day: sums add, ids are unioned (2 and 3 counted once)
     metrics = summarize(ordered, summary_plan(D0 + 22 * HOUR, D0 + DAY + HOUR))
     assert metrics["clicks"] == 1 + 2 + 4 and metrics["visits"] == 4
     metrics = summarize(ordered, summary_plan(D0, D0 + 2 * DAY))  # the daily rows
     assert metrics["clicks"] == 3 + 4 and metrics["visits"] == 4
-    points = json.loads(series_json(ordered, D0 + 23 * HOUR, D0 + 2 * DAY, "hour"))
+    points = _points(ordered, D0 + 23 * HOUR, D0 + 2 * DAY, "hour")
     assert [p["start"] for p in points] == [iso_z(D0 + 23 * HOUR), iso_z(D0 + DAY)]
     assert points[0]["metrics"] == dict.fromkeys(METRIC_NAMES, 2)
-    daily = json.loads(series_json(ordered, D0 + DAY, D0 + 2 * DAY, "day"))
+    daily = _points(ordered, D0 + DAY, D0 + 2 * DAY, "day")
     assert [p["start"] for p in daily] == [iso_z(D0 + DAY)]
+
+
+def test_cached_blocks_are_left_out_of_the_cycle_collector() -> None:
+    """A full collection walks every tracked object: the block cache must add none, once the
+    collector has seen it (a tuple is untracked when its items are: one level of nesting a
+    collection, at worst)."""
+    rows = [_row("h", D0 + h * HOUR, h, [h, h + 1]) for h in range(24)] + [_row("d", D0, 1, [1])]
+    blocks = build_blocks(rows, [7], day_span(D0, D0 + DAY))
+    for _ in range(4):  # block, its hours, a bucket, a bucket's metrics
+        gc.collect()
+    assert blocks[7, D0][2] is not None and len(blocks[7, D0][1]) == 24
+    assert not any(gc.is_tracked(block) for block in blocks.values())
 
 
 def test_versioned_cache_and_etags() -> None:
@@ -71,6 +93,14 @@ def test_versioned_cache_and_etags() -> None:
     assert cache.get(1, "a") == b"1a" and cache.get(2, "a") is None
     cache.put(2, "a", b"2a")  # evicts the least recently used: (1, "b")
     assert cache.get(1, "b") is None and len(cache) == 2
+    sized = VersionedCache(10, max_bytes=5)
+    sized.put(1, "a", b"12")
+    sized.put(1, "b", b"345")
+    sized.put(1, "c", b"6")  # 6 bytes: the least recently used goes
+    assert sized.get(1, "a") is None and sized.bytes == 4 and len(sized) == 2
+    sized.put(1, "b", b"34")  # replaced: counted once
+    sized.put(1, "d", b"123456")  # longer than the whole cache: not kept
+    assert sized.bytes == 3 and sized.get(1, "d") is None and sized.get(1, "b") == b"34"
     key = cache_key("GET", "/api/campaigns/1?start=x", False, (1, 2))
     assert key != cache_key("GET", "/api/campaigns/1?start=x", True, ())
     tag = etag(5, key)
