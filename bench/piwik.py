@@ -13,8 +13,10 @@ process), against the fake Matomo (its own process) and the warehouse:
     python bench/piwik.py --lines 1000000   # the issue's size
     python bench/piwik.py --reference /tmp/mla/import_logs.py
 
-Goals: (b) >= 100,000 lines/s and (c) >= 60,000 lines/s on 1,000,000 lines.
-Last line: ``RESULT piwik key=value ...``.
+Goals: (b) >= 100,000 lines/s and (c) >= 60,000 lines/s on 1,000,000 lines. Each of (b)
+and (c) also prints the CPU a line of the bench's processes and Postgres backends, in all
+and by process (forklift, parsers, matomo, postgres, moto): on a shared machine compare
+those. Last line: ``RESULT piwik key=value ...``.
 """
 
 from __future__ import annotations
