@@ -111,9 +111,6 @@ def is_bot(user_agent: str) -> bool:
 
 
 _quoted: dict[str, str] = {}
-# Left as they are in a query string's values (RFC 3986 allows them there; Matomo decodes
-# the same value either way): URLs and user agents take about a tenth fewer bytes to send.
-_SAFE = "/:;,()"
 
 
 def _q(value: str) -> str:
@@ -122,7 +119,7 @@ def _q(value: str) -> str:
     if quoted is None:
         if len(_quoted) >= 200_000:
             _quoted.clear()
-        quoted = _quoted[value] = quote_plus(value, safe=_SAFE)
+        quoted = _quoted[value] = quote_plus(value, safe="")
     return quoted
 
 
