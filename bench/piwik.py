@@ -13,8 +13,10 @@ process), against the fake Matomo (its own process) and the warehouse:
     python bench/piwik.py --lines 1000000   # the issue's size
     python bench/piwik.py --reference /tmp/mla/import_logs.py
 
-Goals: (b) >= 100,000 lines/s and (c) >= 60,000 lines/s on 1,000,000 lines.
-Last line: ``RESULT piwik key=value ...``.
+Goals: (b) >= 100,000 lines/s and (c) >= 60,000 lines/s on 1,000,000 lines. Each of (b)
+and (c) also prints the CPU a line of the bench's processes and Postgres backends, in all
+and by process (forklift, parsers, matomo, postgres, moto): on a shared machine compare
+those. Last line: ``RESULT piwik key=value ...``.
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ import time
 import urllib.request
 import zlib
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -85,10 +89,10 @@ def _process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _family() -> list[int]:
-    """The bench's process and its children (parsing processes, the fake Matomo, moto)."""
+def _children() -> list[int]:
+    """The bench's child processes (parsing processes, the fake Matomo, moto)."""
     me = os.getpid()
-    pids = [me]
+    pids = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
@@ -100,13 +104,37 @@ def _family() -> list[int]:
     return pids
 
 
-async def _cpu_s(pool) -> float:
-    """CPU seconds used so far by the bench, its children and the warehouse's Postgres
-    backends (read from /proc: they run on this machine)."""
+CPU_GROUPS = ("forklift", "parsers", "matomo", "postgres", "moto")
+
+
+async def _cpu_s(pool, matomo: int, moto: int) -> dict[str, float]:
+    """CPU seconds used so far by the bench (``forklift``), its parsing processes, the
+    fake Matomo, moto and the warehouse's Postgres backends (read from /proc: they run on
+    this machine)."""
     backends = await pool.fetch(
         "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
     )
-    return sum(_process_cpu_s(pid) for pid in [*_family(), *(r["pid"] for r in backends)])
+    used = dict.fromkeys(CPU_GROUPS, 0.0)
+    used["forklift"] = _process_cpu_s(os.getpid())
+    for pid in _children():
+        group = {matomo: "matomo", moto: "moto"}.get(pid, "parsers")
+        used[group] += _process_cpu_s(pid)
+    used["postgres"] = sum(_process_cpu_s(r["pid"]) for r in backends)
+    return used
+
+
+async def _measure(pool, matomo: int, moto: int, phase: str, figures: dict, work) -> Any:
+    """Run ``work`` (a coroutine); its seconds, CPU seconds (in all and per group) and
+    the load average at its end into ``figures``."""
+    cpu, started = await _cpu_s(pool, matomo, moto), time.monotonic()
+    result = await work
+    figures[f"{phase}_s"] = time.monotonic() - started
+    after = await _cpu_s(pool, matomo, moto)
+    for group in CPU_GROUPS:
+        figures[f"{phase}_cpu_{group}"] = after[group] - cpu[group]
+    figures[f"{phase}_cpu"] = sum(after.values()) - sum(cpu.values())
+    figures[f"{phase}_load"] = os.getloadavg()[0]
+    return result
 
 
 def _fake(base: str, path: str, body: bytes | None = None) -> dict:
@@ -221,16 +249,11 @@ async def run(args: argparse.Namespace) -> str:
             await clients.s3.put_object(Bucket=settings.pull_bucket, Key=KEY, Body=body)
             figures["baseline_s"], counted = await baseline(clients, settings.pull_bucket)
             assert counted == args.lines, counted
-            cpu, started = await _cpu_s(clients.warehouse), time.monotonic()
-            dry = await import_day(clients, settings, site, DAY.date(), dry_run=True)
-            figures["dry_run_s"] = time.monotonic() - started
-            figures["dry_run_cpu"] = await _cpu_s(clients.warehouse) - cpu
-            figures["dry_run_load"] = os.getloadavg()[0]
-            cpu, started = await _cpu_s(clients.warehouse), time.monotonic()
-            full = await import_day(clients, settings, site, DAY.date())
-            figures["import_s"] = time.monotonic() - started
-            figures["import_cpu"] = await _cpu_s(clients.warehouse) - cpu
-            figures["import_load"] = os.getloadavg()[0]
+            measure = partial(_measure, clients.warehouse, matomo.pid, moto.pid)
+            dry = await measure(
+                "dry_run", figures, import_day(clients, settings, site, DAY.date(), dry_run=True)
+            )
+            full = await measure("import", figures, import_day(clients, settings, site, DAY.date()))
         assert dry.ok and full.ok and full.count("sent") == full.count("hits"), full.line()
         hits = full.count("hits")
         assert _fake(matomo_url, "/_fake/count")["hits"] == hits
@@ -263,6 +286,11 @@ def report(lines: int, hits: int, figures: dict[str, float]) -> str:
         f"  (goal >= 60,000 lines/s), {hits:,} hits; {cpu_us['import']:.1f} us CPU a line"
         f" (with the fake Matomo and Postgres), load average {figures['import_load']:.1f}"
     )
+    for phase in ("dry_run", "import"):
+        split = ", ".join(
+            f"{group} {figures[f'{phase}_cpu_{group}'] / lines * 1e6:.1f}" for group in CPU_GROUPS
+        )
+        print(f"    {phase} us CPU a line by process: {split}")
     result = (
         f"RESULT piwik lines={lines} hits={hits} baseline_s={base:.2f} dry_run_s={dry:.2f}"
         f" import_s={full:.2f} dry_run_lines_per_s={rates['dry_run_s']:.0f}"

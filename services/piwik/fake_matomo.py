@@ -32,11 +32,17 @@ VISIT_GAP_S = 30 * 60
 _CDT = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d{1,6})?$")
 _REQUIRED = ("rec", "idsite", "url", "cdt", "cip", "apiv")
 # cdt as it arrives form-encoded (a space as + or %20, colons as %3A)
-_CDT_ENCODED = re.compile(
-    r"^\d{4}-\d{2}-\d{2}(?:\+|%20| )\d{2}(?:%3A|:)\d{2}(?:%3A|:)\d{2}(?:\.\d{1,6})?$", re.I
+_CDT_ENCODED_TEXT = (
+    r"\d{4}-\d{2}-\d{2}(?:\+|%20| )\d{2}(?:%3[Aa]|:)\d{2}(?:%3[Aa]|:)\d{2}(?:\.\d{1,6})?"
+)
+_CDT_ENCODED = re.compile(f"^{_CDT_ENCODED_TEXT}$")
+# A valid request with the required parameters first, in the order forklift sends them
+# (the first occurrence of each, as :func:`_param` finds it): checked by one match; any
+# other request is checked parameter by parameter.
+_IN_ORDER = re.compile(
+    rf"\?rec=1&apiv=1&idsite=\d+&url=[^&]+&urlref=[^&]*&cip=[^&]+&cdt={_CDT_ENCODED_TEXT}(?:&|$)"
 )
 _NEEDLES = {name: (f"?{name}=", f"&{name}=") for name in _REQUIRED}
-_LEADING = "?rec=1&apiv=1&idsite="
 
 
 def _param(request: str, name: str) -> str | None:
@@ -93,15 +99,8 @@ class FakeMatomo:
         if isinstance(request, dict):
             values = [str(request.get(name) or "") for name in _REQUIRED]
             cdt_ok = _CDT.match(values[3]) is not None
-        elif isinstance(request, str) and request.startswith(_LEADING):
-            # forklift's requests start with rec, apiv, idsite and url: read those in place
-            end = request.find("&", len(_LEADING))
-            idsite = request[len(_LEADING) : end]
-            url_end = request.find("&", end + 1) if request.startswith("&url=", end) else -1
-            url = request[end + 5 : url_end] if url_end > 0 else ""
-            cdt = _param(request, "cdt") or ""
-            values = ["1", idsite, url, cdt, _param(request, "cip") or "", "1"]
-            cdt_ok = _CDT_ENCODED.match(cdt) is not None
+        elif isinstance(request, str) and _IN_ORDER.match(request):
+            return True
         elif isinstance(request, str) and request.startswith("?"):
             values = [_param(request, name) or "" for name in _REQUIRED]
             cdt_ok = _CDT_ENCODED.match(values[3]) is not None

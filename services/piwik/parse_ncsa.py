@@ -6,6 +6,7 @@ out; anything unusual goes to the expression. No I/O."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from services.piwik.dates import NCSA_DATE, DateParser, to_utc, tz_offset
@@ -84,8 +85,19 @@ DETECTION_FIELDS = {
     "ovh": 0,  # never detected: it looks like combined with a host in the ident field
 }
 _new_hit = tuple.__new__  # a Hit without NamedTuple's keyword handling (the hot path)
-_IP_CHARS = "0123456789abcdefABCDEF.:"
-_HOST_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._"
+
+# The fast path's lines: the fields separated by single spaces, none holding a blank or a
+# quote but the referrer and user agent, which hold no quote and do not end with a
+# backslash (it would escape the closing quote, for the expression). Every such line is
+# one the expression reads, into the same fields.
+_FIELD = r'[^\s"]+'
+_FAST_VHOST = r"(?=\S)([A-Za-z0-9._-]*)(?::[0-9]+)? "
+_FAST_COMMON = (
+    rf'([0-9a-fA-F.:]+) {_FIELD} ({_FIELD}) \[([^\s"\]]+ [^\s"\]]+)\] '
+    rf'"({_FIELD}) ({_FIELD}) {_FIELD}" (\d+) ({_FIELD})'
+)
+_FAST_QUOTED = r'"([^"]*)(?<!\\)"'
+_FAST_TAIL = {False: r'(?:\s[^"]*)?', True: rf' {_FAST_QUOTED} {_FAST_QUOTED}[^"]*'}
 
 
 class NcsaFormat(RegexFormat):
@@ -96,6 +108,8 @@ class NcsaFormat(RegexFormat):
         super().__init__(name, _PATTERNS[name], NCSA_DATE)
         self._vhost = vhost
         self._combined = combined
+        fast = (_FAST_VHOST if vhost else "") + _FAST_COMMON + _FAST_TAIL[combined]
+        self._plain = re.compile(fast).fullmatch
         self._stamps: dict[str, datetime] = {}
         self._ncsa = DateParser(NCSA_DATE)
 
@@ -104,84 +118,43 @@ class NcsaFormat(RegexFormat):
         return hit if hit is not None else super().parse(line, line_no)
 
     def _fast(self, line: str, line_no: int) -> Hit | None:
-        """Hit by splitting, or None to let the expression decide (never a different hit:
-        str.split() splits at the expression's \\s, every check stands for one of its
-        parts)."""
-        parts = line.split('"')
-        if self._combined:
-            # ... "request" status length "referrer" "user agent"[rest]: a backslash
-            # ending a quoted field escapes its closing quote, for the expression
-            if len(parts) != 7 or parts[4] != " ":
-                return None
-            if parts[3][-1:] == "\\" or parts[5][-1:] == "\\":
-                return None
-        elif len(parts) != 3:
+        """Hit of a plainly laid out line, or None to let the expression decide."""
+        match = self._plain(line)
+        if match is None:
             return None
-        head_text, request_text, tail_text = parts[0], parts[1], parts[2]
-        # "[host[:port] ]ip ident user [date tz] " (a space last; what is no plain space
-        # the expression decides)
-        if head_text[-1:] != " ":
-            return None
-        head = head_text.split()
-        if not head or head_text[0] != head[0][0]:  # the line starts with a blank
-            return None
+        fields = match.groups()
         host = None
         if self._vhost:
-            if len(head) != 6:
-                return None
-            vhost, colon, port = head.pop(0).partition(":")
-            if vhost.strip(_HOST_CHARS) or (colon and not (port.isdecimal() and port.isascii())):
-                return None
-            host = vhost.lower().strip(".")
-        elif len(head) != 5:
-            return None
-        ip, _, user, date, zone = head
-        if ip.strip(_IP_CHARS) or date[0] != "[" or zone[-1] != "]" or "]" in date:
-            return None
-        if "]" in zone[:-1] or len(date) < 2:
-            return None
-        # "method path protocol"
-        request = request_text.split()
-        if len(request) != 3 or request_text[0] != request[0][0]:
-            return None
-        if request_text[-1] != request[2][-1]:  # blank before the closing quote
-            return None
-        # " status length " (common: anything may follow)
-        tail = tail_text.split()
-        if tail_text[:1] != " " or len(tail) < 2:
-            return None
-        if self._combined and (len(tail) != 2 or tail_text[-1] != " "):
-            return None
-        status, length = tail[0], tail[1]
-        if not status.isdecimal():
-            return None
-        stamp = self._stamps.get(date + zone)
+            host = fields[0].lower().strip(".")
+            fields = fields[1:]
+        if self._combined:
+            ip, user, when, method, target, status, length, referrer, agent = fields
+            if referrer == "-":
+                referrer = ""
+        else:
+            ip, user, when, method, target, status, length = fields
+            referrer = agent = ""
+        stamp = self._stamps.get(when)
         if stamp is None:
+            date, _, zone = when.partition(" ")
             try:
-                stamp = to_utc(self._ncsa.parse(date[1:]), tz_offset(zone[:-1]))
+                stamp = to_utc(self._ncsa.parse(date), tz_offset(zone))
             except ValueError:
                 return None
             if len(self._stamps) >= 100_000:
                 self._stamps.clear()
-            self._stamps[date + zone] = stamp
-        path, _, query = request[1].partition("?")
+            self._stamps[when] = stamp
+        path, _, query = target.partition("?")
         try:
             size = int(length)
         except ValueError:
             size = 0
-        if self._combined:
-            referrer = parts[3]
-            if referrer == "-":
-                referrer = ""
-            agent = parts[5]
-        else:
-            referrer = agent = ""
         return _new_hit(
             Hit,
             (
                 stamp,
                 ip,
-                request[0],
+                method,
                 host,
                 path,
                 query,

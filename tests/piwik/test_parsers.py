@@ -98,13 +98,24 @@ def test_decode_lines_encodings_bom_and_line_ends() -> None:
         "garbage",
     ],
 )
-@pytest.mark.parametrize("name", ["combined", "common", "vhost_combined"])
+@pytest.mark.parametrize("name", ["combined", "common", "vhost_combined", "vhost_common"])
 def test_ncsa_fast_path_reads_every_line_as_its_expression_does(name: str, line: str) -> None:
-    if name == "vhost_combined":
+    if name.startswith("vhost"):
         line = f"Shop.Example.COM.:443 {line}"
     fast = TEXT_FORMATS[name]
     plain = RegexFormat(name, fast.pattern, fast.date_format)  # the expression alone
     assert fast.parse(line, 3) == plain.parse(line, 3)
+
+
+@pytest.mark.parametrize("name", ["combined", "common", "vhost_combined", "vhost_common"])
+def test_ncsa_fast_path_reads_plain_lines(name: str) -> None:
+    line = COMBINED if name.endswith("combined") else COMBINED.rpartition(' "http')[0]
+    if name.startswith("vhost"):
+        line = f"Shop.Example.COM.:443 {line}"
+    fast = TEXT_FORMATS[name]
+    hit = fast._fast(line, 3)
+    assert hit is not None and hit == fast.parse(line, 3)
+    assert (hit.ip, hit.path, hit.status, hit.length) == ("1.2.3.4", "/a.html", "200", 2326)
 
 
 def test_combined_fields() -> None:
