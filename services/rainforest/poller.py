@@ -40,6 +40,7 @@ from redis.exceptions import RedisError
 
 from services.rainforest.adapters import Gateway, fetch_reading, relay_client
 from services.rainforest.errors import BadCredentials, PollerConfigError, RainforestError
+from services.rainforest.gate import Gate
 from services.rainforest.logfiles import LogWriter
 from services.rainforest.membership import Lease, Membership
 from services.rainforest.ownership import owned_shards, shard_of
@@ -138,7 +139,7 @@ class Poller:
         self.moved_in = 0
         self.lateness: deque[tuple[float, float]] = deque(maxlen=250_000)
         self.polls: defaultdict[str, deque[float]] = defaultdict(lambda: deque(maxlen=20))
-        self._semaphore = asyncio.Semaphore(settings.concurrency)
+        self._gate = Gate(settings.concurrency)
         self._wakeups = Wakeups(WAKEUP_TICK_S)
         self._users: dict[str, _User] = {}
         self._by_shard: defaultdict[int, dict[str, _User]] = defaultdict(dict)
@@ -445,12 +446,17 @@ class Poller:
         due = start_at - late_by
         await self._wakeups.at(start_at)
         failures = 0
+        gate = self._gate
         while True:
-            async with self._semaphore:
+            if not gate.enter_now():
+                await gate.enter()
+            try:
                 started = loop.time()
                 state = user.state(self.leases, started)
                 if state == "poll":
                     failures = await self._poll(user, gateway, started - due, failures)
+            finally:
+                gate.leave()
             if state == "stop" or failures < 0 or user.state(self.leases, loop.time()) == "stop":
                 return
             if state == "wait":  # no poll without a confirmed lease; the next beat decides
