@@ -16,6 +16,8 @@ MAX_HEAD_BYTES = 32_768
 MAX_BODY_BYTES = 1_048_576
 _STATUS_RE = re.compile(rb"HTTP/1\.([01]) (\d{3})(?: [^\r\n]*)?")
 _TOKEN_RE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADERS_RE = re.compile(rb"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\r\n]*\r\n)*")  # header lines
+_HEADER_RE = re.compile(rb"([^:]+):([^\r\n]*)\r\n")
 _VALUE_BAD = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -102,19 +104,21 @@ class ReplyParser:
             raise MalformedReply(f"unexpected interim reply {self.status}")
         self.keep_alive = minor == b"1"
         lengths: set[bytes] = set()
-        for line in rest.split(b"\r\n") if rest else []:
-            name, sep, value = line.partition(b":")
-            if not sep or not _TOKEN_RE.fullmatch(name):
-                raise MalformedReply(f"bad header line {line[:40]!r}")
-            name, value = name.lower(), value.strip()
+        block = rest + b"\r\n" if rest else b""
+        if not _HEADERS_RE.fullmatch(block):
+            bad = next(ln for ln in block.split(b"\r\n") if not _HEADERS_RE.fullmatch(ln + b"\r\n"))
+            raise MalformedReply(f"bad header line {bad[:40]!r}")
+        # every line checked at once above; the values this client reads compare lowercased
+        for name, value in _HEADER_RE.findall(block.lower()):
+            value = value.strip()
             if name == b"content-length":
                 lengths.add(value)
             elif name == b"transfer-encoding":
-                if value.lower() != b"chunked":
+                if value != b"chunked":
                     raise MalformedReply(f"unsupported transfer-encoding {value[:20]!r}")
                 self._chunked = True
             elif name == b"connection":
-                tokens = {t.strip().lower() for t in value.split(b",")}
+                tokens = {t.strip() for t in value.split(b",")}
                 if b"close" in tokens:
                     self.keep_alive = False
                 elif b"keep-alive" in tokens:

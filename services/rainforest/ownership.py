@@ -9,6 +9,7 @@ shards, from everyone; a leaving one gives away only its own.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import zlib
 from collections.abc import Iterable
@@ -47,6 +48,12 @@ def assignment(members: Iterable[str], shards: int) -> dict[str, set[int]]:
     return result
 
 
-def owned_shards(member: str, members: Iterable[str], shards: int) -> set[int]:
-    """The shards ``member`` owns among ``members`` (itself included whether listed or not)."""
-    return assignment({*members, member}, shards)[member]
+def owned_shards(member: str, members: Iterable[str], shards: int) -> frozenset[int]:
+    """The shards ``member`` owns among ``members`` (itself included whether listed or not);
+    cached per set of members, as a poller asks at every beat and they seldom change."""
+    return _owned(member, frozenset({*members, member}), shards)
+
+
+@functools.lru_cache(maxsize=16)
+def _owned(member: str, live: frozenset[str], shards: int) -> frozenset[int]:
+    return frozenset(assignment(live, shards)[member])

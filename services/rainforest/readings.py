@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import math
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -36,7 +38,14 @@ _FIELD_RE = re.compile(r"<([A-Za-z_][\w.-]*)\s*>([^<]*)</\1\s*>")
 
 def iso(ts: datetime) -> str:
     """ISO-8601 UTC with seconds precision and +00:00."""
-    return (ts if ts.tzinfo is UTC else ts.astimezone(UTC)).isoformat(timespec="seconds")
+    return iso_at(math.floor(ts.timestamp()))
+
+
+@functools.lru_cache(maxsize=1024)
+def iso_at(unix_s: int) -> str:
+    """:func:`iso` of a Unix second; cached, as a poller formats the same few seconds (now, and
+    its gateways' clocks) thousands of times."""
+    return datetime.fromtimestamp(unix_s, UTC).isoformat(timespec="seconds")
 
 
 def _relay_fields(body: str) -> tuple[str, dict[str, str]]:
@@ -87,7 +96,7 @@ def parse_relay_reply(cloud_id: str, body: str, received_at: datetime) -> dict[s
         "cloud_id": cloud_id,
         "meter_mac": f"0x{_hex(fields, 'MeterMacId'):016x}",
         "device_mac": f"0x{_hex(fields, 'DeviceMacId'):016x}",
-        "eagle_time": iso(datetime.fromtimestamp(eagle_s, UTC)),
+        "eagle_time": iso_at(eagle_s),
         "received_at": iso(received_at),
         "demand_kw": demand_kw(
             _hex(fields, "Demand"), _hex(fields, "Multiplier"), _hex(fields, "Divisor")
@@ -130,7 +139,7 @@ def reading_from_eagle200(
         "cloud_id": cloud_id,
         "meter_mac": meter_mac,
         "device_mac": None,
-        "eagle_time": iso(datetime.fromtimestamp(eagle_s, UTC)),
+        "eagle_time": iso_at(eagle_s),
         "received_at": iso(received_at),
         "demand_kw": demand,
         "summation_delivered_kwh": _decimal(variables, "zigbee:CurrentSummationDelivered"),

@@ -72,6 +72,8 @@ def test_replies_that_end_the_connection() -> None:
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n",
         b"HTTP/1.1 100 Continue\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nBad Name: 1\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX-Split: a\nContent-Length: 0\r\n\r\n",  # a bare LF
         b"HTTP/1.1 200 OK\r\n" + b"X: " + b"y" * 40_000,
         f"HTTP/1.1 200 OK\r\nContent-Length: {MAX_BODY_BYTES + 1}\r\n\r\n".encode(),
     ],

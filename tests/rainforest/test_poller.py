@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from services.rainforest.logfiles import LogWriter
 from services.rainforest.membership import Lease, Membership
 from services.rainforest.ownership import shard_of
-from services.rainforest.poller import Poller, running_poller
+from services.rainforest.poller import Poller, lateness_summary, percentile, running_poller
 from services.rainforest.recorder import Recorder
 from services.rainforest.settings import RainforestSettings
 from services.rainforest.simulator import DEVICES_KEY, device_credentials
@@ -226,3 +226,25 @@ async def test_three_pollers_share_users_join_and_leave_without_double_polls(
     lines = logged_lines(settings.log_dir)
     keys = [(r["cloud_id"], r["eagle_time"]) for r in lines]
     assert len(keys) == len(set(keys))  # no reading written twice
+
+
+def test_lateness_summary_counts_exactly_and_samples_percentiles_of_many_polls() -> None:
+    assert lateness_summary([]) == {
+        "polls_last_min": 0, "lateness_p50_ms": 0, "lateness_p99_ms": 0,
+        "lateness_max_ms": 0, "late_polls_last_min": 0,
+    }  # fmt: skip
+    few = [0.004, 0.002, 1.5, 0.003]
+    assert lateness_summary(few) == {
+        "polls_last_min": 4, "lateness_p50_ms": 4.0, "lateness_p99_ms": 1500.0,
+        "lateness_max_ms": 1500.0, "late_polls_last_min": 1,
+    }  # fmt: skip
+    # 100,000 polls in an order unlike their sorted one; every 1,000th is over 1 s
+    many = [
+        ((i * 7919) % 100_000) / 100_000 + (2.0 if i % 1000 == 0 else 0.0) for i in range(100_000)
+    ]
+    exact = sorted(many)
+    summary = lateness_summary(many)
+    assert summary["polls_last_min"] == 100_000 and summary["late_polls_last_min"] == 100
+    assert summary["lateness_max_ms"] == round(exact[-1] * 1000, 1)
+    for key, q in (("lateness_p50_ms", 0.5), ("lateness_p99_ms", 0.99)):
+        assert abs(summary[key] - percentile(exact, q) * 1000) < 20  # within 2% of the range

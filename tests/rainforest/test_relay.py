@@ -9,6 +9,7 @@ import pytest_asyncio
 from aiohttp.test_utils import TestServer
 
 from services.rainforest.adapters import RELAY_COMMAND, relay_client
+from services.rainforest.gate import Gate
 from services.rainforest.http1 import MalformedReply
 from services.rainforest.relay import RelayClient
 from services.rainforest.simulator import device_credentials
@@ -148,3 +149,31 @@ async def test_wakeups_in_time_order_never_early_and_cancelled_waits_dropped() -
     await asyncio.sleep(0.05)
     assert len(wakeups) == 0  # the ticker stops when nobody waits
     wakeups.close()
+
+
+async def test_gate_bounds_holders_first_come_first_served_and_a_cancelled_wait_frees_nothing() -> (
+    None
+):
+    gate, order, release = Gate(2), [], asyncio.Event()
+    peak = 0
+
+    async def holder(name: str) -> None:
+        nonlocal peak
+        if not gate.enter_now():
+            await gate.enter()
+        try:
+            peak = max(peak, gate.taken)
+            order.append(name)
+            await release.wait()
+        finally:
+            gate.leave()
+
+    tasks = [asyncio.create_task(holder(n)) for n in "abcde"]
+    await asyncio.sleep(0)
+    assert order == ["a", "b"]  # the gate is full: c, d and e wait
+    tasks[2].cancel()  # c gives up its wait
+    await asyncio.sleep(0)
+    release.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert order == ["a", "b", "d", "e"] and peak == 2
+    assert gate.taken == 0 and gate.enter_now()  # every place came back, none leaked
