@@ -56,6 +56,7 @@ from services.rainforest.adapters import RELAY_COMMAND, relay_client  # noqa: E4
 from services.rainforest.membership import read_leases, read_members  # noqa: E402
 from services.rainforest.ownership import shard_of  # noqa: E402
 from services.rainforest.poller import WAKEUP_TICK_S, percentile, running_poller  # noqa: E402
+from services.rainforest.relay import RelayClient  # noqa: E402
 from services.rainforest.settings import RainforestSettings  # noqa: E402
 from services.rainforest.simulator import device_credentials  # noqa: E402
 from services.rainforest.users import UserStore  # noqa: E402
@@ -91,6 +92,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def bare_requests(relay: RelayClient, users: int) -> list[bytes]:
+    """The relay requests of simulated devices 0..users-1, built once as the poller does."""
+    return [
+        relay.request(dict(zip(("Cloud-ID", "User", "Password"), device_credentials(i), strict=True)),
+                      RELAY_COMMAND.encode())
+        for i in range(users)
+    ]  # fmt: skip
+
+
 async def baseline(url: str, requests: int, concurrency: int) -> tuple[float, float]:
     """CPU seconds per bare relay request through the poller's own client sent back to back,
     ``concurrency`` at a time (kept-alive connections, the request built once per user as the
@@ -98,11 +108,7 @@ async def baseline(url: str, requests: int, concurrency: int) -> tuple[float, fl
     above it no poller can keep up)."""
     semaphore = asyncio.Semaphore(concurrency)
     relay = relay_client(url, concurrency)
-    built = [
-        relay.request(dict(zip(("Cloud-ID", "User", "Password"), device_credentials(i), strict=True)),
-                      RELAY_COMMAND.encode())
-        for i in range(requests)
-    ]  # fmt: skip
+    built = bare_requests(relay, requests)
 
     async def one(index: int) -> None:
         async with semaphore:
@@ -122,11 +128,7 @@ async def baseline_paced(url: str, users: int, seconds: float, concurrency: int)
     period, rate = settings.poll_period_s, users / settings.poll_period_s
     semaphore = asyncio.Semaphore(concurrency)
     relay = relay_client(url, concurrency)
-    built = [
-        relay.request(dict(zip(("Cloud-ID", "User", "Password"), device_credentials(i), strict=True)),
-                      RELAY_COMMAND.encode())
-        for i in range(users)
-    ]  # fmt: skip
+    built = bare_requests(relay, users)
     tasks: set[asyncio.Task[None]] = set()
 
     async def one(index: int) -> None:
