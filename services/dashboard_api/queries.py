@@ -170,21 +170,23 @@ async def fetch_blocks(
     from ``cache`` (data ``version``), the missing ones read in one query over their span,
     under the missing roots' locks (ascending), so concurrent requests read them once."""
     days = day_span(start, end)
-    cached = {root: [cache.get(version, block_key(root, day)) for day in days] for root in roots}
+
+    def lookup() -> dict[int, list[DayBlock | None]]:
+        return {root: [cache.get(version, block_key(root, day)) for day in days] for root in roots}
+
+    cached = lookup()
     if all(None not in blocks for blocks in cached.values()):
         return cached  # type: ignore[return-value]
-
-    def lookup() -> dict[tuple[int, datetime], DayBlock | None]:
-        return {
-            (root, day): cache.get(version, block_key(root, day)) for root in roots for day in days
-        }
-
-    found = lookup()
     async with AsyncExitStack() as held:
         if cache.max_entries > 0:  # (without a cache, waiting would gain nothing)
-            for root in sorted({root for (root, _), block in found.items() if block is None}):
+            for root in sorted(root for root, blocks in cached.items() if None in blocks):
                 await held.enter_async_context(cache.lock(root))
-            found = lookup()  # what a request holding the locks before us read
+            cached = lookup()  # what a request holding the locks before us read
+        found = {
+            (root, day): block
+            for root, blocks in cached.items()
+            for day, block in zip(days, blocks, strict=True)
+        }
         missing = [key for key, block in found.items() if block is None]
         if missing:
             first, last = min(d for _, d in missing), max(d for _, d in missing) + DAY
