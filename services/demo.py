@@ -84,10 +84,18 @@ class Stack:
     matomo_url: str = ""
     postgres: Any = None
     redis_server: ChildProcess | None = None
+    ports_taken: set[int] = field(default_factory=set)
 
     @property
     def children(self) -> list[ChildProcess]:
         return self.stand_ins + self.services
+
+    def free_port(self) -> int:
+        """A free loopback port not handed to another child yet (they bind it later)."""
+        while (port := free_port()) in self.ports_taken:
+            pass
+        self.ports_taken.add(port)
+        return port
 
     def start(
         self, group: list[ChildProcess], name: str, argv: list[str], env: dict[str, str]
@@ -118,6 +126,14 @@ class Stack:
                 done.result()
 
 
+@contextlib.contextmanager
+def _phase(name: str):
+    """Log how long one step of the start took (``demo.phase name=... seconds=...``)."""
+    started = time.monotonic()
+    yield
+    log.info("demo.phase", name=name, seconds=round(time.monotonic() - started, 2))
+
+
 def _with_database(admin_dsn: str, name: str) -> str:
     head, sep, tail = admin_dsn.partition("?")
     base = head.rsplit("/", 1)[0]
@@ -136,15 +152,13 @@ async def _ensure_databases(admin_dsn: str) -> tuple[str, str]:
     return _with_database(admin_dsn, SOURCE_DB), _with_database(admin_dsn, WAREHOUSE_DB)
 
 
-def _helper_server(
+def _start_http_stand_in(
     stack: Stack, name: str, module: str, args: list[str], env: dict[str, str]
-) -> str:
-    port = free_port()
+) -> tuple[str, ChildProcess]:
+    """Start a stand-in HTTP server on a free loopback port; return its URL and child."""
+    port = stack.free_port()
     argv = python_module(module, "--host", "127.0.0.1", "--port", str(port), *args)
-    child = stack.start(stack.stand_ins, name, argv, env)
-    url = f"http://127.0.0.1:{port}"
-    wait_for_http(url + "/", child)
-    return url
+    return f"http://127.0.0.1:{port}", stack.start(stack.stand_ins, name, argv, env)
 
 
 def _require_stand_ins(core: CoreSettings) -> None:
@@ -164,45 +178,50 @@ def _require_stand_ins(core: CoreSettings) -> None:
 
 async def boot_stack(stack: Stack) -> None:
     """Start whatever ``stack.core`` does not configure, on loopback; point ``stack.core``
-    at it. Everything started is recorded in ``stack`` so ``stack.stop()`` undoes it."""
+    at it. Everything started is recorded in ``stack`` so ``stack.stop()`` undoes it.
+
+    The Python stand-ins are launched first and waited for last: their imports take a
+    second or more each, and Postgres and Redis start meanwhile."""
     core = stack.core
     _require_stand_ins(core)
     updates: dict[str, Any] = {}
     base_env = dict(os.environ)
-    if core.source_dsn is None or core.warehouse_dsn is None:
-        stack.postgres, admin_dsn = await asyncio.to_thread(start_postgres, core.data_dir)
-        source_dsn, warehouse_dsn = await _ensure_databases(admin_dsn)
-        updates["source_dsn"] = core.source_dsn or source_dsn
-        updates["warehouse_dsn"] = core.warehouse_dsn or warehouse_dsn
-    if core.redis_url is None:
-        stack.redis_server, updates["redis_url"] = await asyncio.to_thread(
-            start_redis, core.data_dir, free_port()
-        )
+    answering: list[tuple[str, ChildProcess]] = []
     if core.aws_endpoint_url is None:
-        port = free_port()
+        port = stack.free_port()
         argv = python_module("moto.server", "-H", "127.0.0.1", "-p", str(port))
         moto = stack.start(stack.stand_ins, "moto", argv, base_env)
         updates["aws_endpoint_url"] = f"http://127.0.0.1:{port}"
         updates["aws_access_key_id"] = core.aws_access_key_id or "demo"
         updates["aws_secret_access_key"] = core.aws_secret_access_key or SecretStr("demo")
-        await asyncio.to_thread(wait_for_http, updates["aws_endpoint_url"] + "/moto-api/", moto)
-    stack.core = core.model_copy(update=updates)
-    stack.eagle_url = await asyncio.to_thread(
-        _helper_server,
+        answering.append((updates["aws_endpoint_url"] + "/moto-api/", moto))
+    stack.eagle_url, eagle = _start_http_stand_in(
         stack,
         "eagle-simulator",
         "services.rainforest.simulator",
         ["--devices", str(DEMO_EAGLE_DEVICES)],
         base_env,
     )
-    stack.matomo_url = await asyncio.to_thread(
-        _helper_server,
-        stack,
-        "fake-matomo",
-        "services.piwik.fake_matomo",
-        ["--token", DEMO_MATOMO_TOKEN],
-        base_env,
+    stack.matomo_url, matomo = _start_http_stand_in(
+        stack, "fake-matomo", "services.piwik.fake_matomo", ["--token", DEMO_MATOMO_TOKEN], base_env
     )
+    answering += [(stack.eagle_url + "/", eagle), (stack.matomo_url + "/", matomo)]
+    if core.source_dsn is None or core.warehouse_dsn is None:
+        with _phase("postgres"):
+            stack.postgres, admin_dsn = await asyncio.to_thread(start_postgres, core.data_dir)
+            source_dsn, warehouse_dsn = await _ensure_databases(admin_dsn)
+        updates["source_dsn"] = core.source_dsn or source_dsn
+        updates["warehouse_dsn"] = core.warehouse_dsn or warehouse_dsn
+    if core.redis_url is None:
+        with _phase("redis"):
+            stack.redis_server, updates["redis_url"] = await asyncio.to_thread(
+                start_redis, core.data_dir, stack.free_port()
+            )
+    stack.core = core.model_copy(update=updates)
+    with _phase("stand-ins"):
+        await asyncio.gather(
+            *(asyncio.to_thread(wait_for_http, url, child) for url, child in answering)
+        )
 
 
 async def seed_source(source: SourceDatabase, now: datetime) -> int:
@@ -386,8 +405,9 @@ async def _run_on_stack(
     stack: Stack, check: bool, timeout_s: float, ports: dict[str, int], started: float
 ) -> int:
     core = stack.core
-    await migrate_source(core.source_dsn, create_database=True)
-    await migrate_warehouse(core.warehouse_dsn)
+    with _phase("migrate"):
+        await migrate_source(core.source_dsn, create_database=True)
+        await migrate_warehouse(core.warehouse_dsn)
     async with AsyncExitStack() as resources:
         source = await open_source(core.source_dsn)
         resources.push_async_callback(source.close)
@@ -406,10 +426,12 @@ async def _run_on_stack(
             matomo_url=stack.matomo_url,
             api_urls={service: f"http://127.0.0.1:{port}" for service, port in ports.items()},
         )
-        events = await seed_source(source, datetime.now(UTC))
+        with _phase("seed source"):
+            events = await seed_source(source, datetime.now(UTC))
         log.info("demo.seeded.source", events=events)
         for service in SERVICES:
-            await service_module(service, "demo").seed(demo)
+            with _phase(f"seed {service}"):
+                await service_module(service, "demo").seed(demo)
         start_services(stack, demo, ports)
         resources.callback(write_env_file(core.data_dir, {**core_env(core), **demo.env}).unlink)
         log.info("demo.started", seconds=round(time.monotonic() - started, 1))

@@ -22,17 +22,19 @@ DEMO_ENV = {
 
 
 async def seed(demo: DemoContext) -> None:
-    """Create the tables and put a user and EDGES_PER_FBID edges for every demo fbid."""
+    """Create the tables and put what the app would have fetched from Facebook: a user for
+    every fbid that authorized a client (user_clients) and up to EDGES_PER_FBID friend
+    edges among them. Visitors who never authorized have neither, so the pump records
+    their edges as missing and retries them, as it would against the real table."""
     demo.env.update(DEMO_ENV)
     settings = load_settings(DynamoSettings)
-    rows = await demo.source.fetch(
-        "SELECT fbid FROM visitors WHERE fbid > 0 UNION SELECT fbid FROM user_clients WHERE fbid > 0"
-    )
+    rows = await demo.source.fetch("SELECT DISTINCT fbid FROM user_clients WHERE fbid > 0")
     fbids = sorted(r["fbid"] for r in rows)
+    friends = min(EDGES_PER_FBID, len(fbids) - 1)
     edges = [
-        edge_item(target, fbids[(i + k + 1) % len(fbids)])
+        edge_item(target, fbids[(i + k) % len(fbids)])
         for i, target in enumerate(fbids)
-        for k in range(EDGES_PER_FBID)
+        for k in range(1, friends + 1)
     ]
     async with aws_client(demo.aws, "dynamodb") as client:
         await create_tables(client, settings)

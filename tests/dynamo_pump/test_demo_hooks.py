@@ -40,4 +40,4 @@ async def test_seed_then_pump_then_check(
         while await pump.step():
             pass
     after = await dynamo_demo.check(demo)
-    assert after.ok and after.detail == "users 2/2 user_clients fbids, 6 edges"
+    assert after.ok and after.detail == "users 2/2 user_clients fbids, 2 edges"
