@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -127,7 +128,7 @@ class Stack:
 
 
 @contextlib.contextmanager
-def _phase(name: str):
+def _phase(name: str) -> Iterator[None]:
     """Log how long one step of the start took (``demo.phase name=... seconds=...``)."""
     started = time.monotonic()
     yield

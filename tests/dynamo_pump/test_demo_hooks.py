@@ -28,7 +28,8 @@ async def test_seed_then_pump_then_check(
         await pool.execute(
             "INSERT INTO user_clients (user_client_id, fbid, client_id) VALUES (1, 21, 1), (2, 22, 1)"
         )
-    await source.execute("INSERT INTO visitors (visitor_id, uuid, fbid) VALUES (1, 'u', 23)")
+    for pool in (source, warehouse):  # a visitor who never authorized a client
+        await pool.execute("INSERT INTO visitors (visitor_id, uuid, fbid) VALUES (1, 'u', 23)")
     demo = DemoContext(core, source, warehouse, redis, aws, tmp_path, "http://e", "http://m")
     await dynamo_demo.seed(demo)
     assert demo.env["FORKLIFT_DYNAMO_PLAN_INTERVAL_MINUTES"] == "1"
@@ -41,3 +42,6 @@ async def test_seed_then_pump_then_check(
             pass
     after = await dynamo_demo.check(demo)
     assert after.ok and after.detail == "users 2/2 user_clients fbids, 2 edges"
+    # DynamoDB holds nothing for the visitor: the pump recorded its edges as missing
+    assert await warehouse.fetchval("SELECT count(*) FROM missing_edges WHERE fbid = 23") == 1
+    assert not await warehouse.fetchval("SELECT count(*) FROM edges WHERE fbid_target = 23")
