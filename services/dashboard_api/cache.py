@@ -122,13 +122,18 @@ class JoinedRead(Generic[T]):
         self._next: asyncio.Future[T] | None = None  # the read the newcomers wait for
         self._running: asyncio.Task[None] | None = None
 
-    async def get(self) -> T:
+    def join(self) -> asyncio.Future[T]:
+        """The read this caller is answered by (the next to start: now, if none runs), to
+        await later through :func:`asyncio.shield` (others wait on it too), or never."""
         future = self._next
         if future is None:
             future = self._next = asyncio.get_running_loop().create_future()
             if self._running is None:
                 self._start()
-        return await asyncio.shield(future)
+        return future
+
+    async def get(self) -> T:
+        return await asyncio.shield(self.join())
 
     def _start(self) -> None:
         future, self._next = self._next, None
@@ -161,13 +166,17 @@ class JoinedReads(Generic[K, T]):
         self._read = read
         self._joins: dict[K, JoinedRead[T]] = {}
 
-    async def get(self, key: K) -> T:
+    def join(self, key: K) -> asyncio.Future[T]:
+        """:meth:`JoinedRead.join` of ``key``'s read."""
         join = self._joins.get(key)
         if join is None:
             join = self._joins[key] = JoinedRead(
                 lambda: self._read(key), lambda: self._joins.pop(key, None)
             )
-        return await join.get()
+        return join.join()
+
+    async def get(self, key: K) -> T:
+        return await asyncio.shield(self.join(key))
 
     def __len__(self) -> int:
         return len(self._joins)

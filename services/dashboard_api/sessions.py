@@ -1,7 +1,10 @@
 """Sessions, kept in Redis so every API process shares them.
 
-A session id is a random token given to the client (cookie or bearer); Redis stores the
-session under an HMAC of it with the session secret, so a Redis dump holds no usable token.
+A session id is a token given to the client (cookie or bearer): the user's id, a dot and
+32 random bytes (``42.<random>``), so a request can read its user while it reads its session
+(:func:`claimed_user_id`; the id is only believed once the session says the same). Redis
+stores the session under an HMAC of the token with the session secret, so a Redis dump holds
+no usable token.
 Each user's session keys are indexed in a set, so all of them can be revoked at once
 (``forklift dashboard sessions revoke USERNAME``). A session records what the user was when
 it logged in (active, superuser, clients, a fingerprint of the password hash): a request
@@ -22,6 +25,7 @@ from redis.asyncio import Redis
 __all__ = [
     "Session",
     "SessionStore",
+    "claimed_user_id",
     "still_valid",
     "revoke_user",
     "SESSION_PREFIX",
@@ -41,6 +45,15 @@ class Session:
     is_superuser: bool
     client_ids: tuple[int, ...]
     password_fp: str
+
+
+def claimed_user_id(token: str) -> int | None:
+    """The user id a token names before its dot (None: not a token of that form); nothing
+    is known about the token until its session is read."""
+    prefix, dot, _ = token.partition(".")
+    if not dot or not 0 < len(prefix) <= 18 or not (prefix.isascii() and prefix.isdigit()):
+        return None
+    return int(prefix)
 
 
 def still_valid(session: Session, user: Any, password_fp: str) -> bool:
@@ -76,7 +89,7 @@ class SessionStore:
         return hmac.new(self.secret, message, hashlib.sha256).hexdigest()[:32]
 
     async def create(self, session: Session) -> str:
-        token = secrets.token_urlsafe(32)
+        token = f"{session.user_id}.{secrets.token_urlsafe(32)}"
         key = self._key(token)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(key, json.dumps(asdict(session)), ex=self.ttl_s)

@@ -10,8 +10,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
+from services.dashboard_api.context import APP_CONTEXT
 from services.dashboard_api.passwords import make_django_hash
-from services.dashboard_api.sessions import USER_SESSIONS_PREFIX
+from services.dashboard_api.sessions import USER_SESSIONS_PREFIX, claimed_user_id
 from services.main import cli
 from shared.cli import run_cli
 from tests.clock import iso_z
@@ -83,3 +84,32 @@ async def test_logout_removes_the_session_from_the_user_index(
     assert 0 < await redis.ttl(USER_SESSIONS_PREFIX + "acme") <= 8 * 3600
     assert (await client.post("/api/logout", headers=headers)).status == 200
     assert await redis.scard(USER_SESSIONS_PREFIX + "acme") == 0
+
+
+async def test_a_token_names_its_user_and_is_believed_only_with_its_session(
+    client: TestClient, redis: Redis
+) -> None:
+    """The user read starts from the id a token names; a token naming someone else, or none,
+    is no session; a session stored under a token of the older form (no id) still works."""
+    headers = await login(client, "acme")
+    token = headers["Authorization"].removeprefix("Bearer ")
+    user_id, _, secret_part = token.partition(".")
+    assert claimed_user_id(token) == int(user_id) == 2
+    for forged in (f"3.{secret_part}", secret_part, f"02.{secret_part}"):
+        resp = await client.get(
+            "/api/campaigns", params=RANGE, headers={"Authorization": f"Bearer {forged}"}
+        )
+        assert resp.status == 401, forged
+    assert await _reads(client, headers) == 200
+    store = client.app[APP_CONTEXT].sessions
+    await redis.set(store._key(secret_part), await redis.get(store._key(token)))
+    assert await _reads(client, {"Authorization": f"Bearer {secret_part}"}) == 200
+
+
+@pytest.mark.parametrize(
+    ("token", "claimed"),
+    [("42.abc", 42), ("abc", None), (".abc", None), ("4x.abc", None), ("١.abc", None),
+     ("1234567890123456789.a", None), ("7.", 7)],
+)  # fmt: skip
+def test_claimed_user_id(token: str, claimed: int | None) -> None:
+    assert claimed_user_id(token) == claimed
