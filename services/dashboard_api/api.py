@@ -90,10 +90,9 @@ async def current_session(ctx: AppContext, token: str) -> Session | None:
     session = await ctx.session_reads.get(token)
     if session is None:
         return None
-    if session.user_id == claimed and user_read is not None:
-        user = await asyncio.shield(user_read)
-    else:  # a token of an older release (no user id), or a forged one (no such session)
-        user = await ctx.user_reads.get(session.user_id)
+    if user_read is None or session.user_id != claimed:  # a token of an older release
+        user_read = ctx.user_reads.join(session.user_id)
+    user = await asyncio.shield(user_read)
     fingerprint = ctx.sessions.password_fingerprint(user["password"]) if user else ""
     if still_valid(session, user, fingerprint):
         return session

@@ -297,3 +297,26 @@ async def test_reads_of_one_key_are_joined_other_keys_read_apart_and_idle_keys_f
     assert await a2 == "a-2"
     await _settle()
     assert len(joined) == 0  # nobody waits: nothing kept
+
+
+async def test_a_joined_read_starts_before_anyone_awaits_it() -> None:
+    """``join()`` (the request's version and user reads, begun beside its session read)
+    starts the read at once, with no waiter; its future holds the read's answer or error,
+    and a later join is answered by the next read."""
+    reads: list[asyncio.Future[int]] = []
+
+    async def read() -> int:
+        reads.append(asyncio.get_running_loop().create_future())
+        return await reads[-1]
+
+    joined = JoinedRead(read)
+    dropped = joined.join()
+    await _settle()
+    assert len(reads) == 1 and not dropped.done()
+    reads[0].set_exception(OSError("gone"))
+    await _settle()
+    assert dropped.done() and isinstance(dropped.exception(), OSError)
+    kept = joined.join()
+    await _settle()
+    reads[1].set_result(2)
+    assert await asyncio.shield(kept) == 2 and len(reads) == 2
