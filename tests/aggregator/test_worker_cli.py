@@ -43,6 +43,13 @@ async def _sync_says(core: CoreSettings, warehouse: asyncpg.Pool, *hours) -> Non
     await queue.aclose()
 
 
+# sessions of this test's database waiting for an advisory lock
+_ADVISORY_WAITERS = (
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+
+
 def _done(logs: list[dict], job: str) -> list[dict]:
     return [e for e in logs if e["event"] == "job.done" and e["job"] == job]
 
@@ -110,12 +117,22 @@ async def test_overlapping_load_is_waited_for_then_retried_with_backoff(
         int(HOUR.timestamp()) // 3600,
     )
 
-    async def release_soon() -> None:
-        await asyncio.sleep(0.5)
+    async def release_once_a_wait_timed_out() -> None:
+        """Let go once the worker has waited for the lock and given up (however slow the
+        machine), so its retry finds the lock free."""
+        waited = False
+        async with asyncio.timeout(60):
+            while True:
+                waiting = await warehouse.fetchval(_ADVISORY_WAITERS)
+                if waiting:
+                    waited = True
+                elif waited:
+                    break
+                await asyncio.sleep(0.02)
         await transaction.rollback()
         await holder.close()
 
-    releaser = asyncio.create_task(release_soon())
+    releaser = asyncio.create_task(release_once_a_wait_timed_out())
     logs = await _burst(core)
     await releaser
     assert [e for e in logs if e["event"] == "aggregate.range.retry"]
