@@ -50,6 +50,30 @@ def test_summary_plan_takes_whole_days_inside_and_hours_around() -> None:
     assert day_span(D0 + HOUR, D0 + DAY + HOUR) == [D0, D0 + DAY]
 
 
+def test_summaries_of_any_whole_hour_range_equal_the_hours_added_up() -> None:
+    """Ranges over 40 days of a fixture whose days are their hours unioned (as the
+    aggregator's rollups are): the summary gives the sums and distinct counts the hourly
+    rows give, counted one by one, whether the range starts and ends on a day or not."""
+    days = day_span(D0, D0 + 40 * DAY)
+    rows, hourly = [], []
+    for n, day in enumerate(days):
+        hours = [
+            (day + h * HOUR, n * 24 + h, {(n * 24 + h) % 37, h}) for h in range(24) if (n + h) % 5
+        ]
+        rows += [_row("h", at, value, sorted(ids)) for at, value, ids in hours]
+        day_ids = sorted(set().union(*(ids for _, _, ids in hours)))
+        rows.append(_row("d", day, sum(v for _, v, _ in hours), day_ids))
+        hourly += hours
+    blocks = build_blocks(rows, [7], days)
+    ordered = [blocks[7, day] for day in days]
+    for first, hours in [(0, 960), (5, 24 * 30), (7, 13), (23, 2), (72, 24 * 17), (1, 934)]:
+        start, end = D0 + first * HOUR, D0 + (first + hours) * HOUR
+        inside = [(value, ids) for at, value, ids in hourly if start <= at < end]
+        metrics = summarize(ordered, summary_plan(start, end))
+        assert metrics["clicks"] == sum(v for v, _ in inside)
+        assert metrics["visits"] == len(set().union(*(ids for _, ids in inside)))
+
+
 def test_blocks_give_exact_distinct_counts_and_sliced_series() -> None:
     rows = [
         _row("h", D0 + 22 * HOUR, 1, [1, 2]),
