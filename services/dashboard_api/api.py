@@ -90,7 +90,8 @@ async def current_session(ctx: AppContext, token: str) -> Session | None:
     session = await ctx.session_reads.get(token)
     if session is None:
         return None
-    if user_read is None or session.user_id != claimed:  # a token of an older release
+    # a token of an older release (no id), or one naming another user than its session's
+    if user_read is None or session.user_id != claimed:
         user_read = ctx.user_reads.join(session.user_id)
     user = await asyncio.shield(user_read)
     fingerprint = ctx.sessions.password_fingerprint(user["password"]) if user else ""

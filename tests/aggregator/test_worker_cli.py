@@ -121,16 +121,18 @@ async def test_overlapping_load_is_waited_for_then_retried_with_backoff(
         """Let go once the worker has waited for the lock and given up (however slow the
         machine), so its retry finds the lock free."""
         waited = False
-        async with asyncio.timeout(60):
-            while True:
-                waiting = await warehouse.fetchval(_ADVISORY_WAITERS)
-                if waiting:
-                    waited = True
-                elif waited:
-                    break
-                await asyncio.sleep(0.02)
-        await transaction.rollback()
-        await holder.close()
+        try:
+            async with asyncio.timeout(60):
+                while True:
+                    waiting = await warehouse.fetchval(_ADVISORY_WAITERS)
+                    if waiting:
+                        waited = True
+                    elif waited:
+                        break
+                    await asyncio.sleep(0.02)
+        finally:  # never left holding the lock, even when the worker did not wait
+            await transaction.rollback()
+            await holder.close()
 
     releaser = asyncio.create_task(release_once_a_wait_timed_out())
     logs = await _burst(core)
