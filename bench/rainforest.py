@@ -6,7 +6,9 @@ of the other core: its CPU share is printed); users are registered in a claimed 
 poller (logging to a temp dir, Redis counters) runs for a few periods per size. Lateness =
 how late each poll starts against its due time. A size is on cadence when p99 lateness < 1 s
 and 100% of the due polls were done (run and succeeded). ``cpu_ratio`` is the poller's CPU
-seconds per poll over a bare request's, measured in the same run just before each size: bare
+seconds per poll over a bare request's, measured in the same run for as long as the poll
+window, once just before each size and once just after (the mean: this machine's speed drifts
+by a quarter within minutes, and one short measurement made the ratio swing by as much): bare
 requests through the poller's own relay client (kept-alive connections, the request bytes
 built once per user, the reply read but not parsed or logged) sent as the poller sends its
 polls: that size's users once per period, evenly spread, released together every tick of
@@ -359,17 +361,24 @@ async def main(args: argparse.Namespace) -> None:
             f"the simulator were the only limit); {aiohttp_cpu * 1e6:.0f} us per bare aiohttp "
             "request"
         )
+        window_s = 6.0 * args.periods
         for users in sizes:
-            paced = await baseline_paced(url, users, 6.0, 500)
+            before = await baseline_paced(url, users, window_s, 500)
             with tempfile.TemporaryDirectory() as tmp:
                 result = await run_size(redis, url, users, args.periods, Path(tmp), process.pid)
-            results[users] = result | {"paced_s": paced}
+            after = await baseline_paced(url, users, window_s, 500)
+            paced = (before + after) / 2
+            results[users] = result | {
+                "paced_s": paced,
+                "paced_spread": abs(before - after) / paced,
+            }
             print(
                 f"users={users} polls={result['polls']} failed={result['failed']} "
                 f"done={result['done']:.2%} p50={result['p50_s'] * 1000:.1f}ms "
                 f"p99={result['p99_s'] * 1000:.1f}ms cpu/poll={result['cpu_per_poll_s'] * 1e6:.0f}us "
                 f"({result['cpu_per_poll_s'] / paced:.2f}x a bare request at its pace, "
-                f"{paced * 1e6:.0f} us; {result['cpu_per_poll_s'] / burst_cpu:.2f}x back to back, "
+                f"{paced * 1e6:.0f} us, before and after {before * 1e6:.0f} / "
+                f"{after * 1e6:.0f}; {result['cpu_per_poll_s'] / burst_cpu:.2f}x back to back, "
                 f"{result['cpu_per_poll_s'] / aiohttp_cpu:.2f}x bare aiohttp) "
                 f"poller={result['poller_core']:.0%} "
                 f"of a core, simulator={result['simulator_core']:.0%}"
@@ -412,6 +421,7 @@ async def main(args: argparse.Namespace) -> None:
         fields += [
             f"cpu_ratio={ratio:.2f}",
             f"baseline_us={top['paced_s'] * 1e6:.0f}",
+            f"baseline_spread={top['paced_spread']:.2f}",
             f"cpu_ratio_back_to_back={top['cpu_per_poll_s'] / burst_cpu:.2f}",
             f"baseline_back_to_back_us={burst_cpu * 1e6:.0f}",
             f"cpu_ratio_aiohttp={top['cpu_per_poll_s'] / aiohttp_cpu:.2f}",

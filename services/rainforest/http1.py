@@ -8,6 +8,7 @@ Only what a POST to the relay needs; anything else in a reply is a :class:`Malfo
 
 from __future__ import annotations
 
+import functools
 import re
 
 __all__ = ["MalformedReply", "ReplyParser", "request_bytes"]
@@ -95,49 +96,12 @@ class ReplyParser:
         raise MalformedReply("connection closed before the reply was complete")
 
     def _read_head(self, head: bytes) -> None:
-        status_line, _, rest = head.partition(b"\r\n")
-        match = _STATUS_RE.fullmatch(status_line)
-        if match is None:
-            raise MalformedReply(f"not an HTTP status line: {status_line[:40]!r}")
-        minor, self.status = match.group(1), int(match.group(2))
-        if 100 <= self.status < 200:
-            raise MalformedReply(f"unexpected interim reply {self.status}")
-        self.keep_alive = minor == b"1"
-        lengths: set[bytes] = set()
-        block = rest + b"\r\n" if rest else b""
-        if not _HEADERS_RE.fullmatch(block):
-            bad = next(ln for ln in block.split(b"\r\n") if not _HEADERS_RE.fullmatch(ln + b"\r\n"))
-            raise MalformedReply(f"bad header line {bad[:40]!r}")
-        # every line checked at once above; the values this client reads compare lowercased
-        for name, value in _HEADER_RE.findall(block.lower()):
-            value = value.strip()
-            if name == b"content-length":
-                lengths.add(value)
-            elif name == b"transfer-encoding":
-                if value != b"chunked":
-                    raise MalformedReply(f"unsupported transfer-encoding {value[:20]!r}")
-                self._chunked = True
-            elif name == b"connection":
-                tokens = {t.strip() for t in value.split(b",")}
-                if b"close" in tokens:
-                    self.keep_alive = False
-                elif b"keep-alive" in tokens:
-                    self.keep_alive = True
+        self.status, self.keep_alive, self._length, self._chunked, self._until_close = _head_of(
+            head
+        )
         self._head_read = True
-        if self._chunked:
-            if lengths:
-                raise MalformedReply("both Content-Length and chunked")
-        elif lengths:
-            if len(lengths) > 1 or not next(iter(lengths)).isdigit():
-                raise MalformedReply("bad Content-Length")
-            self._length = int(next(iter(lengths)))
-            if self._length > MAX_BODY_BYTES:
-                raise MalformedReply("reply body too long")
-        elif self.status in (204, 304):
-            self._finish(b"")
-        else:
-            self._until_close = True
-            self.keep_alive = False
+        if self._length is None and not self._chunked and not self._until_close:
+            self._finish(b"")  # 204, 304: no body
 
     def _read_chunks(self) -> bool:
         while True:
@@ -179,3 +143,52 @@ class ReplyParser:
     def _finish(self, body: bytes) -> bool:
         self.body, self.done = body, True
         return True
+
+
+@functools.lru_cache(maxsize=256)
+def _head_of(head: bytes) -> tuple[int, bool, int | None, bool, bool]:
+    """(status, keep-alive, Content-Length, chunked, body until the close) of a reply head;
+    MalformedReply unless this client can read it. Cached: a relay's heads differ only by
+    their Date and Content-Length, and this was a third of the reply's parsing."""
+    status_line, _, rest = head.partition(b"\r\n")
+    match = _STATUS_RE.fullmatch(status_line)
+    if match is None:
+        raise MalformedReply(f"not an HTTP status line: {status_line[:40]!r}")
+    minor, status = match.group(1), int(match.group(2))
+    if 100 <= status < 200:
+        raise MalformedReply(f"unexpected interim reply {status}")
+    keep_alive, chunked = minor == b"1", False
+    lengths: set[bytes] = set()
+    block = rest + b"\r\n" if rest else b""
+    if not _HEADERS_RE.fullmatch(block):
+        bad = next(ln for ln in block.split(b"\r\n") if not _HEADERS_RE.fullmatch(ln + b"\r\n"))
+        raise MalformedReply(f"bad header line {bad[:40]!r}")
+    # every line checked at once above; the values this client reads compare lowercased
+    for name, value in _HEADER_RE.findall(block.lower()):
+        value = value.strip()
+        if name == b"content-length":
+            lengths.add(value)
+        elif name == b"transfer-encoding":
+            if value != b"chunked":
+                raise MalformedReply(f"unsupported transfer-encoding {value[:20]!r}")
+            chunked = True
+        elif name == b"connection":
+            tokens = {t.strip() for t in value.split(b",")}
+            if b"close" in tokens:
+                keep_alive = False
+            elif b"keep-alive" in tokens:
+                keep_alive = True
+    if chunked:
+        if lengths:
+            raise MalformedReply("both Content-Length and chunked")
+        return status, keep_alive, None, True, False
+    if lengths:
+        if len(lengths) > 1 or not next(iter(lengths)).isdigit():
+            raise MalformedReply("bad Content-Length")
+        length = int(next(iter(lengths)))
+        if length > MAX_BODY_BYTES:
+            raise MalformedReply("reply body too long")
+        return status, keep_alive, length, False, False
+    if status in (204, 304):
+        return status, keep_alive, None, False, False
+    return status, False, None, False, True

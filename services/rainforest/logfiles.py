@@ -4,8 +4,8 @@ millisecond, and every user starts a new file each hour) delays only when lines 
 disk, never a poll or the Redis counting.
 
 Lines are appended with one ``O_APPEND`` write per file and batch. The files of the current
-UTC hour stay open between batches (at most a quarter of the process's descriptor limit;
-opening and closing a file per line was most of the writing's cost): rotation only takes
+UTC hour stay open between batches (as many as the process's descriptor limit allows once
+its sockets have theirs; opening and closing a file per line doubled the writing's cost): rotation only takes
 hours that ended, and the descriptors are closed when the hour turns, so a file rotation
 uploads and deletes is never written through a stale one; a kept file found deleted (by hand)
 is opened anew. Files of any other hour are opened, appended to and closed. Before appending,
@@ -62,16 +62,20 @@ def append_lines(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def _kept_files_limit() -> int:
+def _kept_files_limit(sockets: int) -> int:
+    """How many files may stay open: the descriptor limit less ``sockets`` and a margin."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    return 65_536 if soft == resource.RLIM_INFINITY else min(65_536, soft // 4)
+    if soft == resource.RLIM_INFINITY:
+        return 65_536
+    return max(0, min(65_536, soft - sockets - 256))
 
 
 class LogWriter:
     """Appends lines to ``<root>/<relative path>`` (see ``readings.log_file_of``):
-    ``submit()`` queues, ``drain()`` waits until everything submitted so far is on disk."""
+    ``submit()`` queues, ``drain()`` waits until everything submitted so far is on disk.
+    ``sockets``: the descriptors the process needs besides (the files kept open get the rest)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, sockets: int = 1024) -> None:
         self.root = root
         self.lines_written = 0
         self.lines_failed = 0
@@ -82,7 +86,7 @@ class LogWriter:
         # the current hour's files kept open: relative path -> (fd, size this writer left)
         self._kept: dict[str, tuple[int, int]] = {}
         self._kept_hour = ""
-        self._kept_limit = _kept_files_limit()
+        self._kept_limit = _kept_files_limit(sockets)
 
     def submit(self, lines: Iterable[tuple[str, str]]) -> None:
         """Queue each ``(relative path, JSON line)`` for the writer thread."""

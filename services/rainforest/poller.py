@@ -625,7 +625,8 @@ async def running_poller(
     """A started poller (and its recorder) writing under the configured log folder (or through
     ``writer``), requesting the relay through ``relay`` (default: its own client); on exit it
     leaves the membership gracefully and flushes what is left."""
-    writer = writer or LogWriter(settings.logs_path(core))
+    # its sockets: the relay's connections and the EAGLE-200s' (each pool up to concurrency)
+    writer = writer or LogWriter(settings.logs_path(core), sockets=2 * settings.concurrency)
     recorder = Recorder(store, writer, settings.flush_interval_s, {}, heartbeat)
     own_relay = relay is None
     relay = relay or relay_client(settings.relay_url, settings.concurrency)

@@ -88,3 +88,17 @@ def test_a_connection_closed_mid_reply_is_malformed() -> None:
     parser.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc")
     with pytest.raises(MalformedReply, match="closed"):
         parser.eof()
+
+
+def test_a_head_seen_before_reads_the_same_and_a_bad_one_fails_every_time() -> None:
+    """Heads are remembered once read: a repeat must frame its own body, and a refused head
+    must be refused again (it is never remembered)."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nDate: Fri, 04 Dec 2026 01:00:00 GMT\r\n\r\n"
+    for body in (b"abc", b"xyz"):
+        parser = parse(head + body)
+        assert (parser.status, parser.body, parser.keep_alive) == (200, body, True)
+    closing = head.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+    assert not parse(closing + b"abc").keep_alive
+    for _ in range(2):
+        with pytest.raises(MalformedReply, match="Content-Length"):
+            ReplyParser().feed(head.replace(b"3", b"x3"))

@@ -66,3 +66,25 @@ async def test_torn_kept_file_gets_a_newline_and_close_files_closes(
     with pytest.raises(OSError):
         os.fstat(fd)
     assert writer._kept == {}
+
+
+@pytest.mark.parametrize(
+    ("soft", "sockets", "kept"),
+    [(20_000, 1_000, 18_744), (1_024, 1_000, 0), (10**7, 1_000, 65_536)],
+)
+def test_files_kept_open_leave_the_sockets_their_descriptors(
+    monkeypatch: pytest.MonkeyPatch, soft: int, sockets: int, kept: int
+) -> None:
+    monkeypatch.setattr(logfiles.resource, "getrlimit", lambda _: (soft, soft))
+    assert LogWriter(Path("/nonexistent"), sockets=sockets)._kept_limit == kept
+
+
+async def test_with_no_descriptors_to_spare_every_line_is_still_written(
+    tmp_path: Path, at_hour: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(logfiles.resource, "getrlimit", lambda _: (512, 512))
+    writer = LogWriter(tmp_path, sockets=1_000)
+    for batch in (['{"a": 1}'], ['{"a": 2}', '{"a": 3}']):
+        await writer.write((FILE, line) for line in batch)
+    assert writer._kept == {}
+    assert (tmp_path / FILE).read_text() == '{"a": 1}\n{"a": 2}\n{"a": 3}\n'

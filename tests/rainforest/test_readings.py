@@ -1,5 +1,7 @@
 """Pure logic of rainforest: the old acceptance cases, reply parsing, names, backoff."""
 
+import random
+import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
 import pytest
@@ -7,9 +9,12 @@ import pytest
 from services.rainforest.errors import BadCredentials, BadReply
 from services.rainforest.poller import backoff_s
 from services.rainforest.readings import (
+    _CANONICAL_RE,
+    EAGLE_EPOCH_OFFSET_S,
     demand_kw,
     get_wait_time,
     hour_changed,
+    iso_at,
     log_file_name,
     parse_relay_reply,
     reading_from_eagle200,
@@ -94,6 +99,55 @@ def test_parse_relay_reply() -> None:
         "summation_received_kwh": None,
         "source": "cloud",
     }
+
+
+_DEMAND_FIELDS = ("DeviceMacId", "MeterMacId", "TimeStamp", "Demand", "Multiplier", "Divisor")
+
+
+def _relay_variant(rng: random.Random) -> tuple[str, bool]:
+    """A relay reply as some relay might write it, and whether it is in the usual form."""
+    space = lambda: rng.choice(["", " ", "\n  ", "\r\n\t"])  # noqa: E731
+    fields = [
+        (name, rng.getrandbits(64 if name.endswith("MacId") else rng.choice([8, 32])))
+        for name in _DEMAND_FIELDS
+    ]
+    usual = rng.random() < 0.5
+    if not usual:
+        rng.shuffle(fields)
+    texts = []
+    for name, value in fields:
+        digits = f"{value:x}"
+        digits = digits.upper() if rng.random() < 0.3 else digits
+        prefix = "0x" if usual or rng.random() < 0.7 else rng.choice(["0X", ""])
+        texts.append(f"<{name}>{space()}{prefix}{digits}{space()}</{name}>")
+    if usual or rng.random() < 0.5:  # the other leaf fields a relay sends, after
+        texts += ["<DigitsRight>0x03</DigitsRight>", "<SuppressLeadingZero>Y</SuppressLeadingZero>"]
+    if not usual and rng.random() < 0.3:
+        texts.insert(rng.randrange(len(texts)), "<DemandHint>0x01</DemandHint>")
+    head = "" if usual else rng.choice(["", '<?xml version="1.0"?>\n', "<!-- relay -->"])
+    inner = "".join(space() + text for text in texts)
+    return f"{head}<InstantaneousDemand>{inner}{space()}</InstantaneousDemand>{space()}", usual
+
+
+def test_parse_relay_reply_reads_what_an_xml_parser_reads() -> None:
+    """Both ways of reading a reply (one expression for the usual form, leaf fields for
+    any other) give what a DOM reads from the same document."""
+    rng, usual_seen = random.Random(17), 0
+    for _ in range(400):
+        body, usual = _relay_variant(rng)
+        assert bool(_CANONICAL_RE.fullmatch(body)) == usual, body
+        usual_seen += usual
+        dom = {
+            child.tag: int(child.text.strip(), 16)
+            for child in ET.fromstring(body)
+            if child.tag in _DEMAND_FIELDS
+        }
+        reading = parse_relay_reply("000042", body, RECEIVED)
+        assert reading["meter_mac"] == f"0x{dom['MeterMacId']:016x}"
+        assert reading["device_mac"] == f"0x{dom['DeviceMacId']:016x}"
+        assert reading["eagle_time"] == iso_at(dom["TimeStamp"] + EAGLE_EPOCH_OFFSET_S)
+        assert reading["demand_kw"] == demand_kw(dom["Demand"], dom["Multiplier"], dom["Divisor"])
+    assert 150 < usual_seen < 250
 
 
 @pytest.mark.parametrize(
