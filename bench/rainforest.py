@@ -123,11 +123,13 @@ async def baseline(url: str, requests: int, concurrency: int) -> tuple[float, fl
     return cpu_s / requests, requests / wall_s
 
 
-async def baseline_paced(url: str, users: int, seconds: float, concurrency: int) -> float:
+async def baseline_paced(url: str, users: int, periods: int, concurrency: int) -> float:
     """CPU seconds per bare relay request sent at the poller's pace for ``users`` users (see
-    the module docstring), over ``seconds`` after a first period that opens the connections."""
+    the module docstring), over ``periods`` poll periods after a first one that opens the
+    connections."""
     settings = RainforestSettings(encryption_key=Fernet.generate_key().decode(), _env_file=None)
     period, rate = settings.poll_period_s, users / settings.poll_period_s
+    seconds = period * periods
     semaphore = asyncio.Semaphore(concurrency)
     relay = relay_client(url, concurrency)
     built = bare_requests(relay, users)
@@ -361,12 +363,11 @@ async def main(args: argparse.Namespace) -> None:
             f"the simulator were the only limit); {aiohttp_cpu * 1e6:.0f} us per bare aiohttp "
             "request"
         )
-        window_s = 6.0 * args.periods
         for users in sizes:
-            before = await baseline_paced(url, users, window_s, 500)
+            before = await baseline_paced(url, users, args.periods, 500)
             with tempfile.TemporaryDirectory() as tmp:
                 result = await run_size(redis, url, users, args.periods, Path(tmp), process.pid)
-            after = await baseline_paced(url, users, window_s, 500)
+            after = await baseline_paced(url, users, args.periods, 500)
             paced = (before + after) / 2
             results[users] = result | {
                 "paced_s": paced,

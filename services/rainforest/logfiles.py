@@ -5,10 +5,10 @@ disk, never a poll or the Redis counting.
 
 Lines are appended with one ``O_APPEND`` write per file and batch. The files of the current
 UTC hour stay open between batches (as many as the process's descriptor limit allows once
-its sockets have theirs; opening and closing a file per line doubled the writing's cost): rotation only takes
-hours that ended, and the descriptors are closed when the hour turns, so a file rotation
-uploads and deletes is never written through a stale one; a kept file found deleted (by hand)
-is opened anew. Files of any other hour are opened, appended to and closed. Before appending,
+its sockets have theirs; opening and closing a file per line doubled the writing's cost):
+rotation only takes hours that ended, and the descriptors are closed when the hour turns, so
+a file rotation uploads and deletes is never written through a stale one; a kept file found
+deleted (by hand) is opened anew. Files of any other hour are opened, appended to and closed. Before appending,
 a file that does not end with a newline (a torn last line: a crash mid-write, an edit by hand)
 gets one, so the torn line stays a line of its own, which rotation skips, instead of
 swallowing the next reading; a kept file is checked again whenever its size is not what this
