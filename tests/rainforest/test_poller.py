@@ -3,18 +3,22 @@ state per user, dedupe, pickup of user changes, and several pollers in one proce
 the users (each user polled and written by one poller at a time, joins and leaves)."""
 
 import asyncio
+import gc
 import json
 import time
+import weakref
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
 import aiohttp
+import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestServer
 from redis.asyncio import Redis
 
+from services.rainforest import poller as poller_module
 from services.rainforest.logfiles import LogWriter
 from services.rainforest.membership import Lease, Membership
 from services.rainforest.ownership import shard_of
@@ -248,3 +252,36 @@ def test_lateness_summary_counts_exactly_and_samples_percentiles_of_many_polls()
     assert summary["lateness_max_ms"] == round(exact[-1] * 1000, 1)
     for key, q in (("lateness_p50_ms", 0.5), ("lateness_p99_ms", 0.99)):
         assert abs(summary[key] - percentile(exact, q) * 1000) < 20  # within 2% of the range
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_settle_memory_freezes_and_collects_what_died_at_most_every_ten_minutes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def dead_cycle() -> weakref.ref[_Cycle]:
+        return weakref.ref(_Cycle())  # garbage only the cycle collector frees
+
+    gc.disable()  # no automatic collection between a cycle's death and the checks
+    try:
+        monkeypatch.setattr(poller_module, "_last_full_collection", float("-inf"))
+        first = dead_cycle()
+        poller_module._settle_memory()
+        assert first() is None  # a full collection first
+        assert gc.get_freeze_count() > 0  # then what lives is frozen
+        frozen = gc.get_freeze_count()
+        second = dead_cycle()
+        poller_module._settle_memory()  # within ten minutes: only frozen
+        assert second() is not None and gc.get_freeze_count() > frozen
+        monkeypatch.setattr(
+            poller_module, "_last_full_collection",
+            time.monotonic() - poller_module.FULL_COLLECTION_EVERY_S - 1,
+        )  # fmt: skip
+        poller_module._settle_memory()
+        assert second() is None  # the frozen garbage is freed by the next full collection
+    finally:
+        gc.unfreeze()
+        gc.enable()

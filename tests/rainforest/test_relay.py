@@ -151,6 +151,28 @@ async def test_wakeups_in_time_order_never_early_and_cancelled_waits_dropped() -
     wakeups.close()
 
 
+async def test_wakeups_an_earlier_wait_added_while_the_ticker_waits_for_a_later_one_is_on_time() -> (
+    None
+):
+    loop = asyncio.get_running_loop()
+    wakeups, woken = Wakeups(0.02), {}
+    start = loop.time()
+
+    async def sleeper(name: str, delay: float) -> None:
+        await wakeups.at(start + delay)
+        woken[name] = loop.time() - start
+
+    far = asyncio.create_task(sleeper("far", 0.5))
+    await asyncio.sleep(0.05)  # the ticker waits for the far slot only
+    near = [asyncio.create_task(sleeper(f"near{i}", 0.1 + i / 10_000)) for i in range(20)]
+    await asyncio.gather(*near)
+    times = [(woken[f"near{i}"], 0.1 + i / 10_000) for i in range(20)]
+    assert all(due <= at < due + 0.02 + 0.03 for at, due in times)  # a tick + loop lateness
+    await far
+    assert woken["far"] >= 0.5
+    wakeups.close()
+
+
 async def test_gate_bounds_holders_first_come_first_served_and_a_cancelled_wait_frees_nothing() -> (
     None
 ):
