@@ -35,6 +35,7 @@ from services.rainforest.models import validate_cloud_id
 from services.rainforest.openapi import openapi_document
 from services.rainforest.ownership import shard_of
 from services.rainforest.poller import Poller, running_poller
+from services.rainforest.readings import reading_line
 from services.rainforest.relay import RelayClient
 from services.rainforest.settings import RainforestSettings
 from services.rainforest.users import UserStore
@@ -162,7 +163,7 @@ async def get_event(request: web.Request) -> web.Response:
     except BadCredentials as e:
         await store.set_status(cloud_id, "auth_failed", str(e))
         raise
-    await store.record_remote(reading, json.dumps(reading), shard_of(cloud_id, settings.shards))
+    await store.record_remote(reading, reading_line(reading), shard_of(cloud_id, settings.shards))
     return web.json_response(reading)
 
 

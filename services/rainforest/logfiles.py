@@ -47,9 +47,11 @@ def _append(fd: int, size: int, data: bytes, expected: int = -1) -> int:
     returns the size after."""
     if size and size != expected and os.pread(fd, 1, size - 1) != b"\n":
         data = b"\n" + data
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+    written = os.write(fd, data)
+    if written < len(data):  # a short write: the rest, until all is written
+        view = memoryview(data)[written:]
+        while view:
+            view = view[os.write(fd, view) :]
     return size + len(data)
 
 

@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 
 from services.rainforest.logfiles import LogWriter
 from services.rainforest.membership import Lease
-from services.rainforest.readings import log_file_of
+from services.rainforest.readings import log_file_of, reading_line
 from services.rainforest.users import UserStore
 from shared.heartbeat import Heartbeat
 from shared.logging import get_logger
@@ -62,7 +62,7 @@ class Recorder:
 
     def record(self, shard: int, reading: dict[str, Any], polled_at: float) -> None:
         """Queue ``reading`` of a user in ``shard``, polled at Unix time ``polled_at``."""
-        self._pending.append((shard, reading, json.dumps(reading), polled_at))
+        self._pending.append((shard, reading, reading_line(reading), polled_at))
 
     async def _count(self, batch: list[tuple[int, dict[str, Any], str, float]]) -> str:
         """One letter per reading (see ``UserStore.record_batch``); when Redis does not

@@ -1,5 +1,7 @@
 """Pure logic of rainforest: the old acceptance cases, reply parsing, names, backoff."""
 
+import json
+import math
 import random
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
@@ -19,6 +21,7 @@ from services.rainforest.readings import (
     log_file_name,
     parse_relay_reply,
     reading_from_eagle200,
+    reading_line,
     s3_key,
 )
 from services.rainforest.schedule import start_offset_s
@@ -146,6 +149,41 @@ def test_parse_relay_reply_reads_what_an_xml_parser_reads() -> None:
         assert reading["eagle_time"] == iso_at(dom["TimeStamp"] + EAGLE_EPOCH_OFFSET_S)
         assert reading["demand_kw"] == demand_kw(dom["Demand"], dom["Multiplier"], dom["Divisor"])
     assert 150 < usual_seen < 250
+
+
+def test_reading_line_is_json_dumps_text() -> None:
+    """The template's line is json.dumps's, for relay readings of every demand and
+    clock; any other shape or type of value falls back to json.dumps."""
+    rng = random.Random(5)
+    for _ in range(300):
+        demand, multiplier, divisor = rng.getrandbits(32), rng.randint(0, 9), rng.randint(0, 5000)
+        body = (
+            RELAY_XML.replace("0x001738", f"0x{demand:x}")
+            .replace("<Divisor>0x000003e8", f"<Divisor>0x{divisor:x}")
+            .replace("<Multiplier>0x00000001", f"<Multiplier>0x{multiplier:x}")
+        )
+        cloud_id = f"{rng.getrandbits(rng.randint(4, 64)):x}"
+        reading = parse_relay_reply(cloud_id, body, RECEIVED)
+        assert reading_line(reading) == json.dumps(reading)
+    usual = parse_relay_reply("00ab", RELAY_XML, RECEIVED)
+    odd = [
+        {**usual, "cloud_id": 'a"\\b\u00e9\n'},  # quoting as json.dumps quotes
+        {**usual, "demand_kw": 3},
+        {**usual, "demand_kw": math.inf},
+        {**usual, "demand_kw": math.nan},
+        {**usual, "device_mac": None},
+        {**usual, "summation_delivered_kwh": 1.5},
+        {**usual, "extra": 1},
+        {k: usual[k] for k in reversed(usual)},
+        reading_from_eagle200(
+            "1",
+            {"HardwareAddress": "0x1", "LastContact": "0x611d885a"},
+            {"zigbee:InstantaneousDemand": {"Value": "-0.25"}},
+            RECEIVED,
+        ),
+    ]
+    for reading in odd:
+        assert reading_line(reading) == json.dumps(reading)
 
 
 @pytest.mark.parametrize(
