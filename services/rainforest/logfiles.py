@@ -110,15 +110,20 @@ class LogWriter:
         await self.drain()
         return len(lines)
 
-    def _write(self, files: dict[str, list[str]]) -> int:
-        """Append each file's lines; returns how many lines could not be written (logged)."""
+    def _write(self, batch: list[tuple[str, str]]) -> int:
+        """Append each file's lines of ``batch``; returns how many lines could not be written
+        (logged)."""
+        files: dict[str, str] = {}
+        for relative, line in batch:  # usually one line a file: a string for it, not a list
+            text = files.get(relative)
+            files[relative] = f"{line}\n" if text is None else f"{text}{line}\n"
         hour = time.strftime("%Y-%m-%d-%H/", time.gmtime())
         if hour != self._kept_hour:
             self.close_files()
             self._kept_hour = hour
         failed = 0
-        for relative, lines in files.items():
-            data = ("\n".join(lines) + "\n").encode()
+        for relative, text in files.items():
+            data = text.encode()
             try:
                 if relative.startswith(hour) and (
                     relative in self._kept or len(self._kept) < self._kept_limit
@@ -127,7 +132,7 @@ class LogWriter:
                 else:
                     append_lines(self.root / relative, data)
             except OSError as e:
-                failed += len(lines)
+                failed += text.count("\n")
                 log.error("rainforest.logs.write_failed", file=relative, error=str(e))
         return failed
 
@@ -157,11 +162,8 @@ class LogWriter:
     async def _run(self) -> None:
         while self._queue:
             batch, self._queue = self._queue, []
-            files: dict[str, list[str]] = {}
-            for relative, line in batch:
-                files.setdefault(relative, []).append(line)
             try:
-                failed = await asyncio.to_thread(self._write, files)
+                failed = await asyncio.to_thread(self._write, batch)
             except Exception as e:  # noqa: BLE001 - a bug here must not leave drain() waiting
                 log.error("rainforest.logs.write_failed", error=f"{type(e).__name__}: {e}")
                 failed = len(batch)

@@ -259,19 +259,21 @@ class _Cycle:
         self.me = self
 
 
-def test_settle_memory_freezes_and_collects_what_died_at_most_every_ten_minutes(
+def test_settle_memory_freezes_collects_what_died_at_most_every_ten_minutes_and_raises_the_young_threshold(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def dead_cycle() -> weakref.ref[_Cycle]:
         return weakref.ref(_Cycle())  # garbage only the cycle collector frees
 
     gc.disable()  # no automatic collection between a cycle's death and the checks
+    thresholds = gc.get_threshold()
     try:
         monkeypatch.setattr(poller_module, "_last_full_collection", float("-inf"))
         first = dead_cycle()
         poller_module._settle_memory()
         assert first() is None  # a full collection first
         assert gc.get_freeze_count() > 0  # then what lives is frozen
+        assert gc.get_threshold() == (poller_module.YOUNG_COLLECTION_AFTER, *thresholds[1:])
         frozen = gc.get_freeze_count()
         second = dead_cycle()
         poller_module._settle_memory()  # within ten minutes: only frozen
@@ -284,4 +286,5 @@ def test_settle_memory_freezes_and_collects_what_died_at_most_every_ten_minutes(
         assert second() is None  # the frozen garbage is freed by the next full collection
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
         gc.enable()
