@@ -274,7 +274,7 @@ class Poller:
                 released=len(released),
                 lost=len(result.lost),
                 shards=len(self.leases),
-                users=self.users_polled,
+                users=self._info_users,
             )
         if self.heartbeat is not None and self._beats % 5 == 1:
             await self.heartbeat.annotate(

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from services.rainforest import readings as readings_module
 from services.rainforest.errors import BadCredentials, BadReply
 from services.rainforest.poller import backoff_s
 from services.rainforest.readings import (
@@ -151,10 +152,10 @@ def test_parse_relay_reply_reads_what_an_xml_parser_reads() -> None:
     assert 150 < usual_seen < 250
 
 
-def test_reading_line_is_json_dumps_text() -> None:
+def test_reading_line_is_json_dumps_text(monkeypatch: pytest.MonkeyPatch) -> None:
     """The template's line is json.dumps's, for relay readings of every demand and
     clock; any other shape or type of value falls back to json.dumps."""
-    rng = random.Random(5)
+    rng, template_only = random.Random(5), []
     for _ in range(300):
         demand, multiplier, divisor = rng.getrandbits(32), rng.randint(0, 9), rng.randint(0, 5000)
         body = (
@@ -165,6 +166,11 @@ def test_reading_line_is_json_dumps_text() -> None:
         cloud_id = f"{rng.getrandbits(rng.randint(4, 64)):x}"
         reading = parse_relay_reply(cloud_id, body, RECEIVED)
         assert reading_line(reading) == json.dumps(reading)
+        template_only.append(reading)
+    expected = [json.dumps(r) for r in template_only]
+    with monkeypatch.context() as patch:  # a relay reading never falls back to json.dumps
+        patch.setattr(readings_module, "json", None)
+        assert [reading_line(r) for r in template_only] == expected
     usual = parse_relay_reply("00ab", RELAY_XML, RECEIVED)
     odd = [
         {**usual, "cloud_id": 'a"\\b\u00e9\n'},  # quoting as json.dumps quotes

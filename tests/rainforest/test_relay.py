@@ -64,6 +64,7 @@ async def test_simulator_replies_over_kept_alive_connections(simulator: TestServ
         status, body = await relay.post(relay_request(relay, index), 5.0)
         assert status == 200 and b"<InstantaneousDemand>" in body
     assert len(relay._idle) == 1  # one after another: one connection, reused
+    assert not relay._deadlines  # a request answered is off the reaper's list
     relay.close()
 
 
@@ -81,6 +82,7 @@ async def test_a_connection_closed_while_idle_is_replaced_and_close_replies_not_
     await asyncio.sleep(0.1)
     assert await relay.post(relay.request({}, b""), 5.0) == (200, b"ok")
     assert len(connections) == 2
+    assert not relay._deadlines  # neither the failed send nor the resent one is left behind
     relay.close()
 
 
@@ -147,8 +149,8 @@ async def test_wakeups_in_time_order_never_early_and_cancelled_waits_dropped() -
     await asyncio.gather(*tasks)
     assert woken == [("a", True), ("b", True), ("c", True)]
     await asyncio.sleep(0.05)
-    assert len(wakeups) == 0  # the ticker stops when nobody waits
-    wakeups.close()
+    assert len(wakeups) == 0 and wakeups._task is not None and wakeups._task.done()
+    wakeups.close()  # the ticker stopped when nobody waited any more
 
 
 async def test_wakeups_an_earlier_wait_added_while_the_ticker_waits_for_a_later_one_is_on_time() -> (
@@ -167,7 +169,9 @@ async def test_wakeups_an_earlier_wait_added_while_the_ticker_waits_for_a_later_
     near = [asyncio.create_task(sleeper(f"near{i}", 0.1 + i / 10_000)) for i in range(20)]
     await asyncio.gather(*near)
     times = [(woken[f"near{i}"], 0.1 + i / 10_000) for i in range(20)]
-    assert all(due <= at < due + 0.02 + 0.03 for at, due in times)  # a tick + loop lateness
+    # never early, and not held back to the far wait's slot at 0.5 s (a tick plus the loop's
+    # lateness, which on a loaded CI machine can reach tens of ms)
+    assert all(due <= at < due + 0.2 for at, due in times)
     await far
     assert woken["far"] >= 0.5
     wakeups.close()
